@@ -1,0 +1,89 @@
+"""A small curated table of the conflict's actors and places and the other names the news gives them.
+
+A query that names the head of a group ("Russia") also searches for its members ("Moscow", "Kremlin",
+"Putin"); a member searches for its head. Spellings of one name search for each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+# head: members that stand for it in news text
+ACTORS: dict[str, tuple[str, ...]] = {
+    "russia": ("russian", "russians", "moscow", "kremlin", "putin"),
+    "ukraine": ("ukrainian", "ukrainians", "kyiv", "kiev", "zelensky"),
+    "usa": ("american", "americans", "america", "washington", "pentagon"),
+    "germany": ("german", "berlin"),
+    "france": ("french", "paris", "macron"),
+    "britain": ("british", "uk", "london"),
+    "china": ("chinese", "beijing"),
+    "belarus": ("belarusian", "minsk", "lukashenko"),
+    "turkey": ("turkish", "ankara", "istanbul", "erdogan"),
+    "europe": ("european", "eu", "brussels"),
+    "un": ("guterres",),
+    "ceasefire": ("truce", "armistice"),
+    "talks": ("negotiations", "negotiation"),
+    "weapons": ("arms", "weaponry", "munitions"),
+    "donbas": ("donetsk", "luhansk"),
+}
+
+# spellings of the same name
+SPELLINGS: tuple[tuple[str, ...], ...] = (
+    ("kyiv", "kiev"),
+    ("zelensky", "zelenskyy", "zelenskiy", "zelenskii"),
+    ("luhansk", "lugansk"),
+    ("donbas", "donbass"),
+    ("kharkiv", "kharkov"),
+    ("odesa", "odessa"),
+    ("zaporizhzhia", "zaporizhia", "zaporozhye"),
+    ("mykolaiv", "nikolaev", "mykolayiv"),
+    ("kherson", "herson"),
+    ("dnipro", "dnepr", "dnieper"),
+    ("bakhmut", "artemovsk"),
+    ("shoigu", "shoygu"),
+    ("peskov",),
+)
+
+
+# words a question uses -> words news text uses for the same thing
+CONCEPTS: dict[str, tuple[str, ...]] = {
+    "precondition": ("condition", "demand", "terms", "requirement", "require", "insist", "must"),
+    "condition": ("demand", "terms", "requirement", "require"),
+    "want": ("demand", "insist", "seek", "call"),
+    "demand": ("insist", "require", "call"),
+    "position": ("stance", "view", "insist", "reject"),
+    "stance": ("position", "view", "insist", "reject"),
+    "casualties": ("killed", "dead", "deaths", "injured", "wounded"),
+    "killed": ("dead", "deaths", "casualties"),
+    "attack": ("strike", "shelling", "bombardment", "assault"),
+    "captured": ("capture", "seized", "control", "occupied", "took"),
+    "aid": ("support", "assistance", "help"),
+    "support": ("aid", "assistance"),
+    "help": ("support", "aid", "assistance"),
+    "deal": ("agreement", "accord", "treaty"),
+    "agreement": ("deal", "accord", "treaty"),
+    "meeting": ("summit", "meet", "talks"),
+    "summit": ("meeting", "meet"),
+    "prisoners": ("prisoner", "swap", "exchange"),
+    "drones": ("drone", "uav"),
+}
+
+
+def alias_table(normalise: Callable[[str], str]) -> dict[str, frozenset[str]]:
+    """Each normalised term -> the normalised terms a query for it also searches for."""
+    table: dict[str, set[str]] = {}
+
+    def link(term: str, others: set[str]) -> None:
+        key = normalise(term)
+        table.setdefault(key, set()).update(normalise(o) for o in others if normalise(o) != key)
+
+    for head, members in ACTORS.items():
+        link(head, set(members))
+        for member in members:
+            link(member, {head})
+    for spellings in SPELLINGS:
+        for spelling in spellings:
+            link(spelling, set(spellings))
+    for word, related in CONCEPTS.items():
+        link(word, set(related))
+    return {term: frozenset(others) for term, others in table.items() if others}

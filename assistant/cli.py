@@ -1,0 +1,228 @@
+"""The command line: each command reads its options, calls one library function, prints.
+
+Heavy libraries (torch, chromadb, gradio) load inside the commands, so `assistant --help` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import AssistantError
+from assistant.settings import Settings, describe_settings
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with arguments; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        overrides = {"corpus_dir": args.corpus} if getattr(args, "corpus", None) else {}
+        settings = Settings(**overrides)
+        result: int = args.run(args, settings)
+        return result
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the user gets one line; ASSISTANT_DEBUG=1 shows where it came from
+        if os.environ.get("ASSISTANT_DEBUG"):
+            raise
+        print(f"error: unexpected failure ({type(exc).__name__}: {exc}); rerun with ASSISTANT_DEBUG=1 to see where.", file=sys.stderr)
+        return 1
+
+
+def main() -> None:
+    sys.exit(cli())
+
+
+def _parser() -> argparse.ArgumentParser:
+    settings_help = "\n".join(f"  {name:<30} {description}" for name, _, description in describe_settings())
+    parser = argparse.ArgumentParser(
+        prog="assistant",
+        description="Answers questions about a news corpus from that corpus alone, with a citation on every claim.",
+        epilog=f"settings (environment variables):\n{settings_help}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    ingest = commands.add_parser("ingest", help="build or update the index of the corpus, incrementally")
+    ingest.add_argument("--corpus", type=Path, help="corpus folder (default: ASSISTANT_CORPUS_DIR or ./corpus)")
+    ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ingest.set_defaults(run=_ingest)
+
+    ask = commands.add_parser("ask", help="answer a question with citations")
+    ask.add_argument("question")
+    _retrieval_options(ask)
+    ask.set_defaults(run=_ask)
+
+    retrieve = commands.add_parser("retrieve", help="ranked chunks with scores and metadata")
+    retrieve.add_argument("query")
+    _retrieval_options(retrieve)
+    retrieve.set_defaults(run=_retrieve)
+
+    serve = commands.add_parser("serve", help="the web chat (and the REST API under /v1)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--corpus", type=Path, help="corpus folder")
+    serve.set_defaults(run=_serve)
+
+    api = commands.add_parser("api", help="the REST API alone")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--corpus", type=Path, help="corpus folder")
+    api.set_defaults(run=_api)
+
+    mcp = commands.add_parser("mcp", help="an MCP server (stdio) with the tools retrieve and ask")
+    mcp.add_argument("--corpus", type=Path, help="corpus folder")
+    mcp.set_defaults(run=_mcp)
+
+    evaluate = commands.add_parser("eval", help="measure retrieval, answers, citations and abstention on a question set")
+    evaluate.add_argument("--questions", type=Path, required=True, help="question set (JSONL)")
+    evaluate.add_argument("--corpus", type=Path, help="corpus folder the questions are about")
+    evaluate.add_argument("--out", type=Path, help="folder for results (default: eval/results/<set>-<time>)")
+    evaluate.add_argument("--compare", type=Path, help="results.json of an earlier run, to show deltas")
+    evaluate.add_argument("--min", action="append", default=[], metavar="METRIC=V", help="fail (exit 1) when a metric is below V")
+    evaluate.add_argument("--retriever", choices=["hybrid", "baseline"], default="hybrid", help="baseline: plain LangChain Chroma similarity search, top sentence as the answer")
+    evaluate.add_argument("--k", type=int, help="passages retrieved a question")
+    evaluate.set_defaults(run=_eval)
+
+    show = commands.add_parser("settings", help="print the settings in effect")
+    show.set_defaults(run=_settings)
+    return parser
+
+
+def _retrieval_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--k", type=int, help="passages to retrieve (default: ASSISTANT_K or 5)")
+    command.add_argument("--corpus", type=Path, help="corpus folder")
+    command.add_argument("--doc", action="append", default=[], metavar="DOC_ID", help="only these documents")
+    command.add_argument("--since", metavar="YYYY-MM-DD", help="only documents dated on or after")
+    command.add_argument("--until", metavar="YYYY-MM-DD", help="only documents dated on or before")
+    command.add_argument("--tag", action="append", default=[], help="only documents with this tag")
+    command.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _filters(args: argparse.Namespace) -> Any:
+    from assistant.types import make_filters
+
+    return make_filters(args.doc, args.since, args.until, args.tag)
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.pipeline import Assistant
+
+    with _progress_bar() as progress:
+        report = Assistant(settings).ingest(progress=progress)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+        return 0
+    docs = report.to_json()["documents"]
+    print(
+        f"Indexed {settings.corpus_dir} ({report.collection}): "
+        f"{docs['added']} added, {docs['updated']} updated, {docs['unchanged']} unchanged, "
+        f"{docs['removed']} removed, {docs['skipped']} skipped documents; "
+        f"{report.chunks_added} chunks added, {report.chunks_removed} removed, {report.chunks_total} in the index; "
+        f"{report.seconds:.1f} s."
+    )
+    for failure in report.skipped:
+        print(f"  skipped {failure.source}: {failure.reason}")
+    return 0
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.pipeline import Assistant
+
+    answer = Assistant(settings).ask(args.question, k=args.k, filters=_filters(args))
+    if args.json:
+        print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    print(_wrap(answer.text))
+    if answer.citations:
+        print("\nSources:")
+        for citation in answer.citations:
+            dated = f", {citation.date}" if citation.date else ""
+            print(_wrap(f"[{citation.n}] {citation.title}{dated} ({citation.source}, characters {citation.start}-{citation.end})", "    "))
+    return 0
+
+
+def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.pipeline import Assistant
+
+    results = Assistant(settings).retrieve(args.query, k=args.k, filters=_filters(args))
+    if args.json:
+        print(json.dumps([result.to_json() for result in results], indent=2, ensure_ascii=False))
+        return 0
+    if not results:
+        print("No passages match.")
+    for result in results:
+        chunk = result.chunk
+        dated = f", {chunk.date}" if chunk.date else ""
+        print(f"{result.rank}. {chunk.title}{dated}  [{chunk.chunk_id}, score {result.score:.4f}]")
+        excerpt = " ".join(chunk.text.split())
+        print(_wrap(excerpt[:300] + ("..." if len(excerpt) > 300 else ""), "   ", first="   "))
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.ui import serve
+
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+def _api(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.api import run_api
+
+    run_api(settings, host=args.host, port=args.port)
+    return 0
+
+
+def _mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.mcp_server import run_mcp
+
+    run_mcp(settings)
+    return 0
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.evaluation import run_eval_command
+
+    return run_eval_command(args, settings, print)
+
+
+def _settings(args: argparse.Namespace, settings: Settings) -> int:
+    for name, value in settings.model_dump().items():
+        print(f"ASSISTANT_{name.upper()}={value if value is not None else ''}")
+    return 0
+
+
+def _wrap(text: str, indent: str = "", first: str = "") -> str:
+    return textwrap.fill(text, width=100, initial_indent=first, subsequent_indent=indent)
+
+
+class _progress_bar:
+    """A tqdm bar on stderr while documents are embedded (hidden when stderr is not a terminal)."""
+
+    def __enter__(self) -> Callable[[int, int, str], None]:
+        self._bar: Any = None
+
+        def update(done: int, total: int, what: str) -> None:
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total, unit="doc", desc="embedding", file=sys.stderr, disable=None)
+            self._bar.update(done - self._bar.n)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()

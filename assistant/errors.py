@@ -1,0 +1,21 @@
+"""Errors, by who is at fault. Each message says what failed and what to do about it."""
+
+
+class AssistantError(Exception):
+    """Base of every error the assistant raises on purpose; its message is shown to the user."""
+
+
+class UsageError(AssistantError):
+    """The caller asked for something invalid: a bad question, option or filter."""
+
+
+class CorpusError(AssistantError):
+    """The corpus folder is missing, empty or holds nothing readable."""
+
+
+class IndexMissingError(AssistantError):
+    """There is no index for this corpus and these settings yet."""
+
+
+class BackendError(AssistantError):
+    """A service the assistant depends on (a Chroma server, a chat model) failed or is unreachable."""

@@ -1,0 +1,172 @@
+"""The incremental sync of a corpus folder with its index.
+
+Unchanged files are not even parsed; changed documents are re-chunked and re-embedded; documents whose
+files are gone (or no longer readable) are removed. Then the Chroma collection is brought in step with
+the catalog by chunk id, and the query-time snapshot is rebuilt when anything changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.catalog import Catalog
+from assistant.chunk import chunk_document, split_sentences
+from assistant.embed import SentenceEmbeddings
+from assistant.errors import CorpusError
+from assistant.index import VectorStore
+from assistant.load import CorpusFile, load_file, scan_corpus
+from assistant.settings import Settings
+from assistant.snapshot import build_snapshot, current_generation, passage_text
+from assistant.types import ChunkInfo, Document, IngestReport
+
+# progress(done, total, what): called as documents are embedded
+Progress = Callable[[int, int, str], None]
+_DOCUMENTS_PER_PASS = 16
+
+
+@dataclass(frozen=True)
+class _Planned:
+    document: Document
+    doc_hash: str
+    is_update: bool
+
+
+def document_hash(document: Document) -> str:
+    """A hash of everything about a document that ends up in the index."""
+    payload = [document.text, document.title, document.source, document.date, list(document.tags), document.url]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+def open_catalog(settings: Settings) -> Catalog:
+    return Catalog(settings.index_path() / "catalog.sqlite")
+
+
+def ingest(
+    settings: Settings,
+    embeddings: SentenceEmbeddings | None = None,
+    progress: Progress | None = None,
+    store: VectorStore | None = None,
+) -> IngestReport:
+    """Bring the index of settings.corpus_dir up to date with the folder; returns what changed."""
+    started = time.perf_counter()
+    corpus = settings.corpus_dir
+    if not corpus.is_dir():
+        raise CorpusError(f"Corpus folder '{corpus}' does not exist; create it or set ASSISTANT_CORPUS_DIR.")
+    files = scan_corpus(corpus)
+    report = IngestReport(collection=settings.index_name())
+    embeddings = embeddings or SentenceEmbeddings(settings.embedding_model, settings.embed_batch_size)
+    store = store or VectorStore(settings)
+    catalog = open_catalog(settings)
+    try:
+        planned = _plan(catalog, files, report)
+        if not files or (not planned and not catalog.count_documents()):
+            detail = "has no files" if not files else "has no readable documents"
+            raise CorpusError(
+                f"Corpus folder '{corpus}' {detail}; add .txt, .md, .html, .pdf or .jsonl files and run ingest again."
+            )
+        with catalog.transaction():
+            for doc_id in report.removed:
+                report.chunks_removed += catalog.delete_document(doc_id)
+            for first in range(0, len(planned), _DOCUMENTS_PER_PASS):
+                group = planned[first : first + _DOCUMENTS_PER_PASS]
+                if progress:
+                    progress(first, len(planned), group[0].document.doc_id)
+                report.chunks_added += _index_documents(catalog, group, settings, embeddings)
+                for item in group:
+                    (report.updated if item.is_update else report.added).append(item.document.doc_id)
+            if progress and planned:
+                progress(len(planned), len(planned), "")
+            for file in files:
+                catalog.set_file_hash(file.relative, None if file.relative in _failed_sources(report) else file.sha256)
+            for source in set(catalog.file_hashes()) - {file.relative for file in files}:
+                catalog.set_file_hash(source, None)
+            if report.changed:
+                catalog.bump_generation()
+        _sync_store(catalog, store)
+        if report.changed or current_generation(settings.index_path()) != catalog.generation():
+            build_snapshot(catalog, settings.index_path())
+        report.chunks_total = catalog.count_chunks()
+        report.documents_total = catalog.count_documents()
+    finally:
+        catalog.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _failed_sources(report: IngestReport) -> set[str]:
+    return {failure.source.split(":", 1)[0] for failure in report.skipped}
+
+
+def _plan(catalog: Catalog, files: list[CorpusFile], report: IngestReport) -> list[_Planned]:
+    """Decide which documents to add, update and remove; parse only files whose bytes changed."""
+    known_files = catalog.file_hashes()
+    known_docs = catalog.document_hashes()
+    docs_by_source: dict[str, list[str]] = defaultdict(list)
+    for doc_id, (source, _) in known_docs.items():
+        docs_by_source[source].append(doc_id)
+    kept: set[str] = set()
+    planned: list[_Planned] = []
+    for file in files:
+        if known_files.get(file.relative) == file.sha256:
+            kept.update(docs_by_source[file.relative])
+            report.unchanged += len(docs_by_source[file.relative])
+            continue
+        documents, failures = load_file(file)
+        report.skipped.extend(failures)
+        for document in documents:
+            if document.doc_id in kept:
+                continue  # two files map to one id (a.md and a.txt): the first one wins
+            kept.add(document.doc_id)
+            doc_hash = document_hash(document)
+            previous = known_docs.get(document.doc_id)
+            if previous and previous[1] == doc_hash:
+                report.unchanged += 1
+            else:
+                planned.append(_Planned(document, doc_hash, is_update=previous is not None))
+    report.removed.extend(sorted(set(known_docs) - kept))
+    return planned
+
+
+def _index_documents(catalog: Catalog, items: list[_Planned], settings: Settings, embeddings: SentenceEmbeddings) -> int:
+    """Chunk and embed a group of documents in one pass (fewer, fuller model batches); returns chunks added."""
+    chunked = [chunk_document(item.document, settings.chunk_size, settings.chunk_overlap) for item in items]
+    sentences = [split_sentences(item.document.text, max_chars=settings.chunk_size) for item in items]
+    infos = [
+        [ChunkInfo(c.chunk_id, c.doc_id, c.text, c.start, c.end, d.title, d.source, d.date, d.tags, d.url) for c in chunks]
+        for chunks, d in zip(chunked, (item.document for item in items), strict=True)
+    ]
+    chunk_vectors = embeddings.encode([passage_text(info) for group in infos for info in group])
+    sentence_vectors = embeddings.encode(
+        [item.document.text[s.start : s.end] for item, spans in zip(items, sentences, strict=True) for s in spans]
+    )
+    chunk_at = sentence_at = 0
+    for item, chunks, spans in zip(items, chunked, sentences, strict=True):
+        catalog.put_document(
+            item.document,
+            item.doc_hash,
+            chunks,
+            chunk_vectors[chunk_at : chunk_at + len(chunks)],
+            spans,
+            sentence_vectors[sentence_at : sentence_at + len(spans)],
+        )
+        chunk_at += len(chunks)
+        sentence_at += len(spans)
+    return chunk_at
+
+
+def _sync_store(catalog: Catalog, store: VectorStore) -> None:
+    """Make the Chroma collection hold exactly the catalog's chunks, reusing the stored vectors."""
+    wanted = catalog.chunk_hashes()
+    present = store.doc_hashes()
+    store.delete(chunk_id for chunk_id, doc_hash in present.items() if wanted.get(chunk_id) != doc_hash)
+    missing = [chunk_id for chunk_id, doc_hash in wanted.items() if present.get(chunk_id) != doc_hash]
+    for start in range(0, len(missing), 2000):
+        batch = list(catalog.iter_chunks(missing[start : start + 2000]))
+        store.add([(stored.info, np.asarray(stored.vector), stored.doc_hash) for stored in batch])

@@ -1,0 +1,279 @@
+"""Corpus files -> Documents. One loader a file type; a file that cannot be read becomes a LoadFailure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from assistant.types import Document, LoadFailure
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl")
+MAX_FILE_BYTES = 50 * 1024 * 1024
+_TITLE_MAX_CHARS = 200
+_DATE_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.DOTALL)
+
+_Loaded = tuple[list[Document], list[LoadFailure]]
+
+
+class _Unreadable(Exception):
+    """Why a file (or one record of it) could not be loaded."""
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """A file in the corpus folder and the hash of its bytes."""
+
+    path: Path
+    relative: str  # POSIX path relative to the corpus folder
+    sha256: str
+
+
+def scan_corpus(corpus_dir: Path) -> list[CorpusFile]:
+    """Every file below the corpus folder, hidden ones excepted, in a stable order."""
+    files = []
+    for path in sorted(corpus_dir.rglob("*")):
+        relative = path.relative_to(corpus_dir).as_posix()
+        if not path.is_file() or any(part.startswith(".") for part in relative.split("/")):
+            continue
+        files.append(CorpusFile(path, relative, hashlib.sha256(path.read_bytes()).hexdigest()))
+    return files
+
+
+def load_file(file: CorpusFile) -> tuple[list[Document], list[LoadFailure]]:
+    """The documents in one corpus file, and the failures (the whole file, or single JSONL lines)."""
+    suffix = file.path.suffix.lower()
+    loader = _LOADERS.get(suffix)
+    if loader is None:
+        supported = ", ".join(SUPPORTED_SUFFIXES)
+        return [], [LoadFailure(file.relative, f"unsupported file type '{suffix or file.path.name}' (supported: {supported})")]
+    try:
+        if file.path.stat().st_size > MAX_FILE_BYTES:
+            raise _Unreadable(f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+        documents, failures = loader(file)
+    except _Unreadable as exc:
+        return [], [LoadFailure(file.relative, str(exc))]
+    except Exception as exc:  # a parser's own failure on a broken file: report it, go on
+        return [], [LoadFailure(file.relative, f"could not be parsed ({type(exc).__name__}: {exc})")]
+    if not documents and not failures:
+        failures = [LoadFailure(file.relative, "holds no text")]
+    return [doc for doc in documents if doc.text.strip()], failures
+
+
+def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[LoadFailure]]:
+    """All documents of a corpus folder, and the files that could not be read."""
+    documents: list[Document] = []
+    failures: list[LoadFailure] = []
+    for file in scan_corpus(corpus_dir):
+        loaded, failed = load_file(file)
+        documents.extend(loaded)
+        failures.extend(failed)
+    return documents, failures
+
+
+def doc_id_for(relative: str) -> str:
+    """A document's id: its path relative to the corpus folder, without the extension."""
+    stem, _, suffix = relative.rpartition(".")
+    return stem if stem and "/" not in suffix else relative
+
+
+def _read_text(file: CorpusFile) -> str:
+    raw = file.path.read_bytes()
+    if b"\x00" in raw[:4096]:
+        raise _Unreadable("is binary, not text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _normalise_date(value: Any) -> str | None:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        match = re.match(r"\s*(\d{4})[-/](\d{1,2})[-/](\d{1,2})", value)
+        if match:
+            try:
+                return dt.date(*(int(part) for part in match.groups())).isoformat()
+            except ValueError:
+                return None
+    return None
+
+
+def _date_from_name(relative: str) -> str | None:
+    match = _DATE_IN_NAME.search(Path(relative).name)
+    return _normalise_date("-".join(match.groups())) if match else None
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, list | tuple):
+        return tuple(str(tag).strip() for tag in value if str(tag).strip())
+    return ()
+
+
+def _title_from_name(relative: str) -> str:
+    stem = Path(relative).stem
+    stem = _DATE_IN_NAME.sub("", stem).strip("-_ ")
+    return (stem or Path(relative).stem).replace("-", " ").replace("_", " ").strip().capitalize()
+
+
+def _first_line_title(text: str) -> str | None:
+    """The first line, when it is short and followed by a blank line."""
+    first, sep, rest = text.partition("\n")
+    if sep and first.strip() and len(first.strip()) <= _TITLE_MAX_CHARS and rest.startswith(("\n", " \n")):
+        return first.strip()
+    return None
+
+
+def _document(file: CorpusFile, text: str, meta: dict[str, Any], title: str | None, doc_id: str | None = None) -> Document:
+    return Document(
+        doc_id=doc_id or doc_id_for(file.relative),
+        text=text,
+        title=str(meta.get("title") or title or _title_from_name(file.relative)).strip(),
+        source=file.relative,
+        date=_normalise_date(meta.get("date")) or _date_from_name(file.relative),
+        tags=_tags(meta.get("tags")),
+        url=str(meta.get("url") or meta.get("source") or "") or None,
+    )
+
+
+def _load_txt(file: CorpusFile) -> Document:
+    text = _read_text(file)
+    return _document(file, text, {}, _first_line_title(text))
+
+
+def _load_markdown(file: CorpusFile) -> Document:
+    text = _read_text(file)
+    meta: dict[str, Any] = {}
+    match = _FRONT_MATTER.match(text)
+    if match:
+        try:
+            meta = yaml.safe_load(match.group(1) or "") or {}
+        except yaml.YAMLError as exc:
+            raise _Unreadable(f"has front matter that is not valid YAML ({str(exc).splitlines()[0]})") from exc
+        if not isinstance(meta, dict):
+            raise _Unreadable("has front matter that is not a mapping of keys to values")
+        text = text[match.end() :]
+    heading = re.match(r"\s*#\s+(.+)", text)
+    return _document(file, text, meta, heading.group(1).strip() if heading else _first_line_title(text))
+
+
+_BLOCK_TAGS = (
+    "p div section article main header footer aside nav h1 h2 h3 h4 h5 h6 li ul ol "
+    "blockquote pre table tr td th figcaption dt dd hr"
+).split()
+
+
+def _load_html(file: CorpusFile) -> Document:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_read_text(file), "html.parser")
+    title_tag = soup.find("title")
+    heading = soup.find("h1")
+    title = (title_tag.get_text(" ", strip=True) if title_tag else "") or (
+        heading.get_text(" ", strip=True) if heading else ""
+    )
+    for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "head"]):
+        tag.decompose()
+    root = soup.find("article") or soup.find("main") or soup.body or soup
+    for br in root.find_all("br"):
+        br.replace_with("\n")
+    for block in root.find_all(_BLOCK_TAGS):
+        block.insert_before("\n\n")
+        block.insert_after("\n\n")
+    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in root.get_text().split("\n")]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    meta = {}
+    for name in ("date", "article:published_time", "pubdate"):
+        tag = soup.find("meta", attrs={"name": name}) or soup.find("meta", attrs={"property": name})
+        if tag and tag.get("content"):
+            meta["date"] = tag["content"]
+            break
+    return _document(file, text, meta, title or None)
+
+
+def _load_pdf(file: CorpusFile) -> Document:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(file.path)
+        if reader.is_encrypted:
+            raise _Unreadable("is an encrypted PDF; save an unencrypted copy")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        info = reader.metadata or {}
+    except PdfReadError as exc:
+        raise _Unreadable(f"is not a readable PDF ({exc})") from exc
+    text = "\n\n".join(page for page in pages if page)
+    if not text.strip():
+        raise _Unreadable("has no extractable text (a scanned PDF needs OCR first)")
+    title = str(info.get("/Title") or "").strip() or None
+    meta = {"date": _pdf_date(str(info.get("/CreationDate") or ""))}
+    return _document(file, text, meta, title or _first_line_title(text))
+
+
+def _pdf_date(value: str) -> str | None:
+    match = re.match(r"D:(\d{4})(\d{2})(\d{2})", value)
+    return "-".join(match.groups()) if match else None
+
+
+def _load_jsonl(file: CorpusFile) -> _Loaded:
+    """One document a line: {"text": ..., "id"?, "title"?, "date"?, "url"?, "tags"?}."""
+    documents: list[Document] = []
+    failures: list[LoadFailure] = []
+    seen: set[str] = set()
+    base = doc_id_for(file.relative)
+    for number, line in enumerate(_read_text(file).split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{file.relative}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            failures.append(LoadFailure(where, f"is not valid JSON ({exc.msg})"))
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str) or not record["text"].strip():
+            failures.append(LoadFailure(where, 'needs a "text" field with the document text'))
+            continue
+        local_id = str(record.get("id") or record.get("doc_id") or number)
+        doc_id = f"{base}/{local_id}"
+        if doc_id in seen:
+            failures.append(LoadFailure(where, f'repeats the id "{local_id}" of an earlier line'))
+            continue
+        seen.add(doc_id)
+        text = record["text"].replace("\r\n", "\n")
+        documents.append(_document(file, text, record, _first_line_title(text), doc_id=doc_id))
+    return documents, failures
+
+
+
+def _one(load: Callable[[CorpusFile], Document]) -> Callable[[CorpusFile], _Loaded]:
+    def load_one(file: CorpusFile) -> _Loaded:
+        document = load(file)
+        return ([document] if document.text.strip() else []), []
+
+    return load_one
+
+
+_LOADERS: dict[str, Callable[[CorpusFile], _Loaded]] = {
+    ".txt": _one(_load_txt),
+    ".md": _one(_load_markdown),
+    ".markdown": _one(_load_markdown),
+    ".html": _one(_load_html),
+    ".htm": _one(_load_html),
+    ".pdf": _one(_load_pdf),
+    ".jsonl": _load_jsonl,
+}

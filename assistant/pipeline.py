@@ -1,0 +1,114 @@
+"""The assistant as one object: ingest, retrieve and ask over the index that the settings name."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+from assistant.answer import ABSTENTION_REPLY, cite, select
+from assistant.embed import SentenceEmbeddings
+from assistant.errors import UsageError
+from assistant.index import VectorStore
+from assistant.ingest import Progress, ingest
+from assistant.retrieve import History, HybridSearch, Query, make_query
+from assistant.settings import Settings
+from assistant.types import Answer, Filters, IngestReport, ScoredChunk
+
+MAX_QUESTION_CHARS = 2000
+MAX_K = 50
+
+
+class Assistant:
+    """Answers questions from one corpus. Models and the index load on first use and stay loaded."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.embeddings = SentenceEmbeddings(self.settings.embedding_model, self.settings.embed_batch_size)
+        self.store = VectorStore(self.settings)
+        self.search = HybridSearch(self.settings, self.embeddings, self.store)
+        self._chat_answerer = None
+
+    def ingest(self, progress: Progress | None = None) -> IngestReport:
+        """Bring the index up to date with the corpus folder."""
+        return ingest(self.settings, self.embeddings, progress, self.store)
+
+    def retrieve(
+        self, query: str, k: int | None = None, filters: Filters | None = None, history: History | None = None
+    ) -> list[ScoredChunk]:
+        """The k best chunks for a query, best first."""
+        return self.search.search(make_query(_checked(query), history), self._k(k), filters)
+
+    def ask(
+        self, question: str, history: History | None = None, k: int | None = None, filters: Filters | None = None
+    ) -> Answer:
+        """Answer a question from the corpus, with citations, or abstain."""
+        answer: Answer | None = None
+        for event in self.ask_stream(question, history, k, filters):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def ask_stream(
+        self, question: str, history: History | None = None, k: int | None = None, filters: Filters | None = None
+    ) -> Iterator[str | Answer]:
+        """Answer text as it is composed (str pieces), then the finished Answer."""
+        started = time.perf_counter()
+        query = make_query(_checked(question), history)
+        snapshot = self.search.snapshot
+        query_vector = self.search.embed_query(query)
+        passages = self.search.search(query, self._k(k), filters, query_vector, snapshot)
+        retrieved_at = time.perf_counter()
+        if self.settings.llm != "extractive":
+            yield from self._chat(question, query, passages, started, retrieved_at)
+            return
+        # Sentences are judged against the question's own words; the earlier turn only steered retrieval.
+        question_vector = self.embeddings.encode([query.question])[0] if query.context else query_vector
+        selection = select(query, question_vector, passages, snapshot, self.settings.max_answer_sentences)
+        abstained = not selection.sentences or selection.answerability < self.settings.abstain_below
+        if abstained:
+            text, citations = ABSTENTION_REPLY, ()
+        else:
+            text, citations = cite(selection.sentences)
+        for piece in _pieces(text):
+            yield piece
+        timings = {"retrieve": (retrieved_at - started) * 1000, "answer": (time.perf_counter() - retrieved_at) * 1000}
+        yield Answer(question, text, citations, abstained, tuple(passages), timings, selection.answerability)
+
+    def _chat(self, question: str, query: Query, passages: list[ScoredChunk], started: float, retrieved_at: float) -> Iterator[str | Answer]:
+        from assistant.chat import ChatAnswerer
+
+        if self._chat_answerer is None:
+            self._chat_answerer = ChatAnswerer.from_settings(self.settings)
+        answer: Answer | None = None
+        for event in self._chat_answerer.stream(question, query, passages, self.search.snapshot):
+            if isinstance(event, Answer):
+                answer = event
+            else:
+                yield event
+        assert answer is not None
+        timings = {"retrieve": (retrieved_at - started) * 1000, "answer": (time.perf_counter() - retrieved_at) * 1000}
+        yield replace(answer, timings_ms=timings)
+
+    def _k(self, k: int | None) -> int:
+        k = self.settings.k if k is None else k
+        if not 1 <= k <= MAX_K:
+            raise UsageError(f"k must be between 1 and {MAX_K}, not {k}.")
+        return k
+
+
+def _checked(question: str) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise UsageError("The question is empty; type a question about the corpus.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UsageError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
+    return question
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """The answer a few words at a time, as a chat shows it being written."""
+    words = text.split(" ")
+    for start in range(0, len(words), 4):
+        yield " ".join(words[start : start + 4]) + (" " if start + 4 < len(words) else "")

@@ -1,0 +1,133 @@
+"""Hybrid retrieval: dense (Chroma) and lexical (BM25 with aliases) rankings fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.embed import SentenceEmbeddings
+from assistant.index import VectorStore
+from assistant.lexical import expand_query, tokenize
+from assistant.settings import Settings
+from assistant.snapshot import Snapshot, current_generation, open_snapshot
+from assistant.types import ChunkInfo, Filters, ScoredChunk
+
+CONTEXT_WEIGHT = 0.3  # words carried over from earlier turns count less than the question's own
+
+_FOLLOW_UP_START = re.compile(r"^\s*(and|but|also|so|then|what about|how about|and what about)\b", re.IGNORECASE)
+_ANAPHORA = re.compile(r"\b(he|she|it|its|they|them|their|theirs|his|her|this|that|these|those|there|the same)\b", re.IGNORECASE)
+
+History = list[tuple[str, str]]  # earlier turns as (user, assistant), oldest first
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question as retrieval sees it: its own words and, for a follow-up, the earlier question's words."""
+
+    question: str
+    context: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"{self.question} {self.context}".strip()
+
+    def term_weights(self) -> dict[str, float]:
+        """Weighted lexical terms: the question's, its aliases', then the context's."""
+        weights = expand_query(self.question)
+        for term, weight in expand_query(self.context).items():
+            weights.setdefault(term, weight * CONTEXT_WEIGHT)
+        return weights
+
+
+def make_query(question: str, history: History | None = None) -> Query:
+    """The query for a question; a follow-up ("And what does Ukraine want?") takes the last question as context."""
+    if not history:
+        return Query(question)
+    previous = next((user for user, _ in reversed(history) if user.strip()), "")
+    is_follow_up = bool(_FOLLOW_UP_START.search(question) or _ANAPHORA.search(question)) or len(tokenize(question)) <= 2
+    return Query(question, previous if is_follow_up else "")
+
+
+class HybridSearch:
+    """Ranks the chunks of one index for a query; loads the snapshot once and reloads it after an ingest."""
+
+    def __init__(self, settings: Settings, embeddings: SentenceEmbeddings | None = None, store: VectorStore | None = None) -> None:
+        self.settings = settings
+        self.embeddings = embeddings or SentenceEmbeddings(settings.embedding_model, settings.embed_batch_size)
+        self.store = store or VectorStore(settings)
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The current snapshot, reloaded when an ingest has written a newer one."""
+        root = self.settings.index_path()
+        snapshot = self._snapshot
+        if snapshot is None or current_generation(root) != snapshot.generation:
+            with self._lock:
+                if self._snapshot is None or current_generation(root) != self._snapshot.generation:
+                    self._snapshot = open_snapshot(root)
+                snapshot = self._snapshot
+        return snapshot
+
+    def embed_query(self, query: Query) -> np.ndarray:
+        return self.embeddings.encode([query.text])[0]
+
+    def search(
+        self,
+        query: Query,
+        k: int,
+        filters: Filters | None = None,
+        query_vector: np.ndarray | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> list[ScoredChunk]:
+        """The k best chunks for a query, best first."""
+        snapshot = snapshot or self.snapshot
+        pool = max(self.settings.candidates, k)
+        vector = self.embed_query(query) if query_vector is None else query_vector
+        dense = [
+            snapshot.row_of[chunk_id]
+            for chunk_id, _ in self.store.query(vector, min(pool, len(snapshot.chunks)), filters)
+            if chunk_id in snapshot.row_of
+        ]
+        lexical = self._lexical(snapshot, query, pool, filters)
+        fused: dict[int, float] = {}
+        for ranking in (dense, lexical):
+            for rank, row in enumerate(ranking, start=1):
+                fused[row] = fused.get(row, 0.0) + 1.0 / (self.settings.rrf_k + rank)
+        dense_rank = {row: rank for rank, row in enumerate(dense, start=1)}
+        lexical_rank = {row: rank for rank, row in enumerate(lexical, start=1)}
+        best = sorted(fused, key=lambda row: (-fused[row], dense_rank.get(row, pool + 1)))[:k]
+        return [
+            ScoredChunk(snapshot.chunks[row], fused[row], rank, dense_rank.get(row), lexical_rank.get(row))
+            for rank, row in enumerate(best, start=1)
+        ]
+
+    def _lexical(self, snapshot: Snapshot, query: Query, pool: int, filters: Filters | None) -> list[int]:
+        scores = snapshot.bm25.scores(query.term_weights())
+        if filters:
+            scores = np.where(_filter_mask(snapshot.chunks, filters), scores, 0.0)
+        candidates = np.flatnonzero(scores > 0)
+        if len(candidates) > pool:
+            candidates = candidates[np.argpartition(-scores[candidates], pool)[:pool]]
+        return [int(row) for row in candidates[np.argsort(-scores[candidates], kind="stable")]]
+
+
+def _filter_mask(chunks: list[ChunkInfo], filters: Filters) -> np.ndarray:
+    doc_ids = set(filters.doc_ids)
+    tags = set(filters.tags)
+    return np.fromiter(
+        (
+            (not doc_ids or chunk.doc_id in doc_ids)
+            and (not filters.date_from or (chunk.date is not None and chunk.date >= filters.date_from))
+            and (not filters.date_to or (chunk.date is not None and chunk.date <= filters.date_to))
+            and (not tags or bool(tags.intersection(chunk.tags)))
+            for chunk in chunks
+        ),
+        dtype=bool,
+        count=len(chunks),
+    )
+

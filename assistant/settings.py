@@ -1,0 +1,90 @@
+"""One settings object; environment variables with the prefix ASSISTANT_ override every field."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+# Bump when chunking or sentence splitting changes what a chunk holds: old indexes are then not reused.
+CHUNKER_VERSION = 1
+
+
+class Settings(BaseSettings):
+    """Where the corpus and index live, which models to use, and how retrieval and answering behave."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="forbid", validate_assignment=True)
+
+    corpus_dir: Path = Field(default=Path("corpus"), description="Folder of documents to answer from.")
+    index_dir: Path = Field(
+        default=Path(".index"),
+        description="Folder for the local index: the Chroma store (embedded mode) and the lexical index.",
+    )
+    embedding_model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description="sentence-transformers model: the packaged all-MiniLM-L6-v2 (default), "
+        "another model name or a local folder.",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server (http://host:port); unset means the embedded store in index_dir.",
+    )
+    llm: str = Field(
+        default="extractive",
+        description="Answerer: 'extractive' (no model: quotes the corpus), or a chat model as "
+        "'provider:model', e.g. 'ollama:llama3.2' or 'openai:gpt-4o-mini'.",
+    )
+    chunk_size: int = Field(default=900, ge=200, le=8000, description="Largest chunk, in characters.")
+    chunk_overlap: int = Field(
+        default=200, ge=0, le=2000, description="Characters of whole sentences repeated from the previous chunk."
+    )
+    k: int = Field(default=5, ge=1, le=50, description="Passages retrieved for a question.")
+    candidates: int = Field(
+        default=50, ge=5, le=500, description="Candidates each ranker (dense, lexical) contributes before fusion."
+    )
+    rrf_k: int = Field(default=60, ge=1, description="Constant of reciprocal rank fusion: 1 / (rrf_k + rank).")
+    max_answer_sentences: int = Field(default=3, ge=1, le=10, description="Most sentences in an extractive answer.")
+    abstain_below: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Abstain when the answerability score is below this (calibrated; see eval/README.md).",
+    )
+    embed_batch_size: int = Field(default=32, ge=1, le=1024, description="Texts embedded per batch at ingest.")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return self
+
+    def index_name(self) -> str:
+        """The collection name: the corpus folder's name plus a hash of all that shapes the vectors."""
+        shape = {
+            "corpus": str(self.corpus_dir.resolve()),
+            "embedding_model": self.embedding_model,
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+            "chunker": CHUNKER_VERSION,
+        }
+        digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
+        stem = re.sub(r"[^a-zA-Z0-9_-]+", "-", self.corpus_dir.resolve().name).strip("-_")[:40] or "corpus"
+        return f"{stem}-{digest}"
+
+    def index_path(self) -> Path:
+        """The folder of the local files of this index (lexical index, sentence vectors)."""
+        return self.index_dir / self.index_name()
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """Each setting as (environment variable, default, description), for help texts and the README."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        rows.append((f"ASSISTANT_{name.upper()}", str(info.default), info.description or ""))
+    return rows

@@ -1,0 +1,214 @@
+"""The typed records that pass between stages: Document -> Chunk -> ScoredChunk -> Answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from assistant.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document of the corpus, as loaded from its file."""
+
+    doc_id: str  # path relative to the corpus folder, without extension
+    text: str
+    title: str
+    source: str  # the file's path relative to the corpus folder
+    date: str | None = None  # ISO date, YYYY-MM-DD, when known
+    tags: tuple[str, ...] = ()
+    url: str | None = None  # where the document came from, when its metadata says
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """A corpus file that could not be read, and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Span:
+    """A character range [start, end) of a document's text."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole sentences of one document, with its offsets into the document text."""
+
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    sentences: tuple[Span, ...]  # document offsets of the sentences this chunk holds
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    """A chunk as the index knows it: its text, its offsets and its document's metadata."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    title: str
+    source: str
+    date: str | None = None
+    tags: tuple[str, ...] = ()
+    url: str | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        """The chunk's metadata as plain JSON values."""
+        record = asdict(self)
+        record.pop("text")
+        record["tags"] = list(self.tags)
+        return record
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """A retrieved chunk with its fused score and the ranks that produced it."""
+
+    chunk: ChunkInfo
+    score: float
+    rank: int  # 1-based position in the result list
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+
+
+    def to_json(self) -> dict[str, Any]:
+        """The chunk as `assistant retrieve --json` prints it: rank, score, text and metadata."""
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "dense_rank": self.dense_rank,
+            "lexical_rank": self.lexical_rank,
+            "text": self.chunk.text,
+            **self.chunk.metadata(),
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One cited passage: the verbatim quote an answer sentence relies on."""
+
+    n: int
+    doc_id: str
+    title: str
+    source: str
+    date: str | None
+    chunk_id: str
+    quote: str
+    start: int  # offsets of the quote in the document text
+    end: int
+    url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The citation as in `ask --json`."""
+        record = asdict(self)
+        if record["url"] is None:
+            record.pop("url")
+        return record
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer with its [n] markers resolved to citations, or an abstention."""
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    abstained: bool
+    retrieved: tuple[ScoredChunk, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    confidence: float = 0.0  # the abstention model's belief that the evidence answers the question
+
+    def to_json(self) -> dict[str, Any]:
+        """The object `assistant ask --json` prints."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [citation.to_json() for citation in self.citations],
+            "timings_ms": {name: round(ms, 1) for name, ms in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to some documents, a date range (inclusive) or a tag."""
+
+    doc_ids: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+    tags: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.doc_ids or self.date_from or self.date_to or self.tags)
+
+
+def make_filters(
+    doc_ids: Iterable[str] | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    tags: Iterable[str] | None = None,
+) -> Filters:
+    """Filters from user input; dates must be YYYY-MM-DD."""
+    for label, value in (("start date", date_from), ("end date", date_to)):
+        if value:
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                raise UsageError(f"The {label} '{value}' is not a date; write it as YYYY-MM-DD.") from None
+    if date_from and date_to and date_from > date_to:
+        raise UsageError(f"The start date {date_from} is after the end date {date_to}.")
+    return Filters(
+        tuple(d for d in doc_ids or () if d), date_from or None, date_to or None, tuple(t for t in tags or () if t)
+    )
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did, in documents and chunks."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    skipped: list[LoadFailure] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_total: int = 0
+    documents_total: int = 0
+    seconds: float = 0.0
+    collection: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.chunks_added or self.chunks_removed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "documents": {
+                "added": len(self.added),
+                "updated": len(self.updated),
+                "unchanged": self.unchanged,
+                "removed": len(self.removed),
+                "skipped": len(self.skipped),
+                "total": self.documents_total,
+            },
+            "chunks": {"added": self.chunks_added, "removed": self.chunks_removed, "total": self.chunks_total},
+            "skipped": [{"source": f.source, "reason": f.reason} for f in self.skipped],
+            "seconds": round(self.seconds, 2),
+        }

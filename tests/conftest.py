@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.pipeline import Assistant
+from assistant.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+BUNDLED_CORPUS = ROOT / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def isolated_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test writes its index under its own tmp_path, never into the project's .index."""
+    index = tmp_path / "index"
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(index))
+    for name in ("ASSISTANT_CORPUS_DIR", "ASSISTANT_CHROMA_URL", "ASSISTANT_LLM", "ASSISTANT_K"):
+        monkeypatch.delenv(name, raising=False)
+    return index
+
+
+@pytest.fixture(scope="session")
+def bundled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+    """The assistant over the bundled corpus, ingested once for the session."""
+    settings = Settings(corpus_dir=BUNDLED_CORPUS, index_dir=tmp_path_factory.mktemp("bundled-index"))
+    assistant = Assistant(settings)
+    assistant.ingest()
+    yield assistant
+
+
+@pytest.fixture(scope="session")
+def alias_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+    """The assistant over tests/data/aliases: one Kremlin story among unrelated ones."""
+    settings = Settings(corpus_dir=DATA / "aliases", index_dir=tmp_path_factory.mktemp("alias-index"))
+    assistant = Assistant(settings)
+    assistant.ingest()
+    yield assistant
+
+
+@pytest.fixture(scope="session")
+def dated_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+    """The assistant over tests/data/dated: documents with dates and tags, and one without."""
+    settings = Settings(corpus_dir=DATA / "dated", index_dir=tmp_path_factory.mktemp("dated-index"))
+    assistant = Assistant(settings)
+    assistant.ingest()
+    yield assistant
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A writable copy of tests/data/aliases."""
+    target = tmp_path / "corpus"
+    shutil.copytree(DATA / "aliases", target)
+    return target

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from assistant.load import doc_id_for, load_corpus
+
+from .conftest import BUNDLED_CORPUS, DATA
+
+
+def minimal_pdf(text: str, title: str = "") -> bytes:
+    """A one-page PDF with a line of text, written by hand (byte offsets in the xref must be exact)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    info = f"<< /Title ({title}) >>" if title else "<< >>"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        info.encode(),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_doc_id_is_the_relative_path_without_extension() -> None:
+    assert doc_id_for("news/2025-07-01-talks.md") == "news/2025-07-01-talks"
+    assert doc_id_for("README") == "README"
+
+
+def test_bundled_seed_document_keeps_text_and_front_matter() -> None:
+    documents, failures = load_corpus(BUNDLED_CORPUS)
+    assert failures == []
+    [seed] = documents
+    assert seed.doc_id == "news/2025-07-01-un-appeal"
+    assert seed.title.startswith("International Appeal: United Nations Secretary-General Urges")
+    assert seed.date == "2025-07-01"
+    assert seed.tags == ("war-and-conflicts", "politics", "general-news")
+    assert "Putin continues to reject an immediate ceasefire" in seed.text
+    assert not seed.text.startswith("---")
+
+
+def test_txt_title_is_a_short_first_line_followed_by_a_blank_line(tmp_path: Path) -> None:
+    (tmp_path / "titled.txt").write_text("Short headline\n\nBody text here.", encoding="utf-8")
+    (tmp_path / "untitled.txt").write_text("Body straight away.\nSecond line.", encoding="utf-8")
+    documents, _ = load_corpus(tmp_path)
+    titles = {d.doc_id: d.title for d in documents}
+    assert titles["titled"] == "Short headline"
+    assert titles["untitled"] == "Untitled"  # from the file name
+
+
+def test_html_loader_keeps_main_text_without_markup() -> None:
+    documents, _ = load_corpus(DATA / "aliases")
+    [storm] = [d for d in documents if d.doc_id == "florida-storm"]
+    assert storm.title == "Storm floods streets in Miami"
+    assert "heavy rain to southern Florida" in storm.text
+    for unwanted in ("<", "alert", "color:red", "Home | World", "Copyright"):
+        assert unwanted not in storm.text
+
+
+def test_pdf_loader_reads_text_and_title(tmp_path: Path) -> None:
+    (tmp_path / "report.pdf").write_bytes(minimal_pdf("Shelling damaged the power plant.", title="Plant report"))
+    [document], failures = load_corpus(tmp_path)
+    assert failures == []
+    assert document.title == "Plant report"
+    assert "Shelling damaged the power plant." in document.text
+
+
+def test_jsonl_loader_makes_one_document_a_line_and_reports_bad_lines(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"id": "a1", "title": "First", "text": "Kyiv said talks would resume.", "date": "2025-05-02", "tags": ["talks"]}),
+        "{not json",
+        json.dumps({"id": "a2", "text": "Moscow denied the report."}),
+        json.dumps({"id": "a3", "title": "No text"}),
+    ]
+    (tmp_path / "feed.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    documents, failures = load_corpus(tmp_path)
+    assert [d.doc_id for d in documents] == ["feed/a1", "feed/a2"]
+    assert documents[0].date == "2025-05-02" and documents[0].tags == ("talks",)
+    assert {f.source for f in failures} == {"feed.jsonl:2", "feed.jsonl:4"}
+    assert "not valid JSON" in failures[0].reason
+
+
+def test_broken_files_are_skipped_with_a_reason_and_the_rest_loads(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("Good\n\nA readable document.", encoding="utf-8")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    (tmp_path / "empty.md").write_text("", encoding="utf-8")
+    (tmp_path / "bad-front-matter.md").write_text("---\ntitle: [unclosed\n---\nBody.", encoding="utf-8")
+    (tmp_path / "slides.pptx").write_bytes(b"PK\x03\x04")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x01")
+    documents, failures = load_corpus(tmp_path)
+    assert [d.doc_id for d in documents] == ["good"]
+    reasons = {f.source: f.reason for f in failures}
+    assert set(reasons) == {"broken.pdf", "latin1.txt", "empty.md", "bad-front-matter.md", "slides.pptx"}
+    assert "UTF-8" in reasons["latin1.txt"]
+    assert "front matter" in reasons["bad-front-matter.md"]
+    assert "unsupported file type" in reasons["slides.pptx"]
+    assert "no text" in reasons["empty.md"]
+
+
+def test_date_comes_from_the_file_name_when_metadata_has_none(tmp_path: Path) -> None:
+    (tmp_path / "2024-02-24-anniversary.txt").write_text("Anniversary\n\nTwo years on.", encoding="utf-8")
+    [document], _ = load_corpus(tmp_path)
+    assert document.date == "2024-02-24"
