@@ -11,7 +11,7 @@ from assistant.embed import SentenceEmbeddings
 from assistant.errors import UsageError
 from assistant.index import VectorStore
 from assistant.ingest import Progress, ingest
-from assistant.retrieve import History, HybridSearch, Query, make_query
+from assistant.retrieve import CorpusRetriever, History, HybridSearch, Query, make_query
 from assistant.settings import Settings
 from assistant.types import Answer, Filters, IngestReport, ScoredChunk
 
@@ -39,6 +39,10 @@ class Assistant:
         """The k best chunks for a query, best first."""
         return self.search.search(make_query(_checked(query), history), self._k(k), filters)
 
+    def retriever(self, k: int | None = None, filters: Filters | None = None) -> CorpusRetriever:
+        """This corpus's retriever as a LangChain BaseRetriever."""
+        return CorpusRetriever(search=self.search, k=self._k(k), filters=filters)
+
     def ask(
         self, question: str, history: History | None = None, k: int | None = None, filters: Filters | None = None
     ) -> Answer:
@@ -56,9 +60,10 @@ class Assistant:
         """Answer text as it is composed (str pieces), then the finished Answer."""
         started = time.perf_counter()
         query = make_query(_checked(question), history)
+        k = self._k(k)
         snapshot = self.search.snapshot
         query_vector = self.search.embed_query(query)
-        passages = self.search.search(query, self._k(k), filters, query_vector, snapshot)
+        passages = self.search.search(query, k, filters, query_vector, snapshot)
         retrieved_at = time.perf_counter()
         if self.settings.llm != "extractive":
             yield from self._chat(question, query, passages, started, retrieved_at)

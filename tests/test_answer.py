@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from assistant.answer import ABSTENTION_REPLY
+from assistant.load import load_corpus
+from assistant.pipeline import Assistant
+from assistant.types import Answer
+
+from .conftest import BUNDLED_CORPUS
+
+SEED_TEXT = load_corpus(BUNDLED_CORPUS)[0][0].text
+
+
+def _assert_citations_hold(answer: Answer) -> None:
+    """Every [n] points to a citation whose quote is in the answer and at its offsets in the document."""
+    markers = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
+    assert markers == [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    for citation in answer.citations:
+        assert SEED_TEXT[citation.start : citation.end] == citation.quote
+        assert f"{citation.quote} [{citation.n}]" in answer.text
+        assert citation.chunk_id.startswith(citation.doc_id + "#")
+
+
+def test_russias_preconditions(bundled: Assistant) -> None:
+    answer = bundled.ask("What are Russia's preconditions?")
+    assert not answer.abstained
+    text = answer.text
+    assert "key provisions of any peace deal must be agreed upon before a summit meeting" in text
+    assert "cede territory and end Western military support" in text
+    assert "reject an immediate ceasefire" in text
+    assert len(answer.citations) >= 2
+    _assert_citations_hold(answer)
+    assert answer.citations[0].title.startswith("International Appeal")
+    assert answer.citations[0].date == "2025-07-01"
+
+
+def test_a_question_the_corpus_does_not_answer_is_declined(bundled: Assistant) -> None:
+    answer = bundled.ask("What is China's position on the war?")
+    assert answer.abstained
+    assert answer.text == ABSTENTION_REPLY
+    assert answer.citations == ()
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the weather in Paris tomorrow?", "Who won the 2022 football World Cup?", "How many tanks does Poland have?"],
+)
+def test_off_topic_questions_are_declined(bundled: Assistant, question: str) -> None:
+    assert bundled.ask(question).abstained
+
+
+def test_follow_up_is_answered_in_the_context_of_the_earlier_turn(bundled: Assistant) -> None:
+    first = bundled.ask("What are Russia's preconditions?")
+    answer = bundled.ask("And what does Ukraine want?", history=[(first.question, first.text)])
+    assert not answer.abstained
+    assert "direct meeting between Zelensky and Putin" in answer.text
+    assert "insists on continuing Western support" in answer.text
+    _assert_citations_hold(answer)
+
+
+def test_paraphrased_questions_find_the_sentence(bundled: Assistant) -> None:
+    truce = bundled.ask("Does the Kremlin accept a truce right away?")
+    assert "reject an immediate ceasefire" in truce.text
+    luhansk = bundled.ask("Who claims to control all of Luhansk?")
+    assert "Russian-appointed officials in Luhansk claim" in luhansk.text  # the claim stays attributed
+    _assert_citations_hold(luhansk)
+
+
+def test_a_sentence_that_points_back_brings_the_one_before_it(bundled: Assistant) -> None:
+    answer = bundled.ask("Who questions Zelensky's legitimacy?")
+    assert "He also questions Zelensky's legitimacy" in answer.text
+    assert answer.text.index("Putin") < answer.text.index("He also questions")
+
+
+def test_stream_yields_the_text_in_pieces_then_the_answer(bundled: Assistant) -> None:
+    events = list(bundled.ask_stream("Where were the peace talks held?"))
+    *pieces, final = events
+    assert isinstance(final, Answer) and all(isinstance(p, str) for p in pieces)
+    assert len(pieces) > 1
+    assert "".join(pieces) == final.text
+    assert "Istanbul" in final.text
+    assert set(final.timings_ms) == {"retrieve", "answer"}

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.answer import ABSTENTION_REPLY
+from assistant.cli import cli
+
+from .conftest import BUNDLED_CORPUS, DATA
+
+
+@pytest.fixture
+def indexed(capsys: pytest.CaptureFixture[str]) -> None:
+    """The bundled corpus indexed through the command line into this test's index folder."""
+    assert cli(["ingest", "--corpus", str(BUNDLED_CORPUS)]) == 0
+    capsys.readouterr()
+
+
+def test_help_loads_neither_torch_nor_chromadb() -> None:
+    code = (
+        "import sys\nfrom assistant.cli import cli\n"
+        "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'chromadb', 'sentence_transformers', 'gradio') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "ask" in result.stdout and "ASSISTANT_CORPUS_DIR" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_ingest_prints_a_summary_and_is_incremental(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["ingest", "--corpus", str(BUNDLED_CORPUS)]) == 0
+    assert "1 added" in capsys.readouterr().out
+    assert cli(["ingest", "--corpus", str(BUNDLED_CORPUS), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["documents"] == {"added": 0, "updated": 0, "unchanged": 1, "removed": 0, "skipped": 0, "total": 1}
+    assert summary["chunks"]["added"] == 0 and summary["chunks"]["total"] > 0
+
+
+def test_ask_json_has_the_documented_shape(indexed: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["ask", "--corpus", str(BUNDLED_CORPUS), "--json", "What are Russia's preconditions?"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert set(answer) == {"question", "answer", "abstained", "citations", "timings_ms"}
+    assert answer["question"] == "What are Russia's preconditions?"
+    assert answer["abstained"] is False and "[1]" in answer["answer"]
+    assert set(answer["timings_ms"]) == {"retrieve", "answer"}
+    citation = answer["citations"][0]
+    assert set(citation) == {"n", "doc_id", "title", "source", "date", "chunk_id", "quote", "start", "end"}
+    assert citation["n"] == 1 and citation["doc_id"] == "news/2025-07-01-un-appeal"
+    assert citation["source"] == "news/2025-07-01-un-appeal.md" and citation["date"] == "2025-07-01"
+    assert isinstance(citation["start"], int) and citation["end"] - citation["start"] == len(citation["quote"])
+
+
+def test_ask_abstains_in_json_and_text(indexed: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["ask", "--corpus", str(BUNDLED_CORPUS), "--json", "What is China's position on the war?"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["abstained"], answer["answer"], answer["citations"]) == (True, ABSTENTION_REPLY, [])
+    assert cli(["ask", "--corpus", str(BUNDLED_CORPUS), "What is China's position on the war?"]) == 0
+    assert capsys.readouterr().out.strip() == ABSTENTION_REPLY
+
+
+def test_ask_prints_the_answer_and_its_sources(indexed: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["ask", "--corpus", str(BUNDLED_CORPUS), "Where were the peace talks held?"]) == 0
+    out = capsys.readouterr().out
+    assert "Istanbul" in out and "[1]" in out
+    assert "Sources:" in out and "[1] International Appeal" in out
+
+
+def test_retrieve_json_lists_ranked_chunks_with_metadata(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["ingest", "--corpus", str(DATA / "aliases")]) == 0
+    capsys.readouterr()
+    assert cli(["retrieve", "--corpus", str(DATA / "aliases"), "--json", "--k", "2", "Russia"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["rank"] for r in results] == [1, 2]
+    assert results[0]["doc_id"] == "kremlin-signals-talks"
+    assert {"score", "text", "chunk_id", "title", "source", "start", "end", "tags"} <= set(results[0])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ask", "What is going on?"], "run `assistant ingest` first"),
+        (["ask", "   "], "question is empty"),
+        (["ask", "--k", "0", "Anything?"], "k must be between"),
+        (["ask", "--since", "yesterday", "Anything?"], "YYYY-MM-DD"),
+        (["ingest", "--corpus", "/nonexistent/corpus"], "does not exist"),
+    ],
+)
+def test_errors_are_one_line_on_stderr_with_a_nonzero_exit(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli([*argv[:1], "--corpus", str(tmp_path), *argv[1:]] if "--corpus" not in argv else argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and captured.err.startswith("error: ") and message in captured.err
+
+
+def test_console_script_runs_from_the_shell(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "assistant"
+    result = subprocess.run([str(script), "ask", "--corpus", str(tmp_path), "Anything?"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "run `assistant ingest` first" in result.stderr
