@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING, Literal
 
 from assistant.answer import ABSTENTION_REPLY, cite, select
 from assistant.embed import SentenceEmbeddings
 from assistant.errors import UsageError
 from assistant.index import VectorStore
-from assistant.ingest import Progress, ingest
+from assistant.ingest import Progress, add_document, ingest
 from assistant.retrieve import CorpusRetriever, History, HybridSearch, Query, make_query
 from assistant.settings import Settings
 from assistant.types import Answer, Filters, IngestReport, ScoredChunk
 
+if TYPE_CHECKING:
+    from assistant.chat import ChatAnswerer
+
+AnswerMode = Literal["extractive", "chat"]
 MAX_QUESTION_CHARS = 2000
 MAX_K = 50
 
@@ -27,11 +33,21 @@ class Assistant:
         self.embeddings = SentenceEmbeddings(self.settings.embedding_model, self.settings.embed_batch_size)
         self.store = VectorStore(self.settings)
         self.search = HybridSearch(self.settings, self.embeddings, self.store)
-        self._chat_answerer = None
+        self._chat_answerer: ChatAnswerer | None = None
+        self._ingesting = threading.Lock()
 
     def ingest(self, progress: Progress | None = None) -> IngestReport:
         """Bring the index up to date with the corpus folder."""
-        return ingest(self.settings, self.embeddings, progress, self.store)
+        with self._ingesting:
+            return ingest(self.settings, self.embeddings, progress, self.store)
+
+    def add_document(self, filename: str, data: bytes) -> tuple[list[str], IngestReport]:
+        """Add an uploaded file to the corpus and index it at once; returns its document ids and the report.
+
+        Raises UsageError (nothing written) when the file is too large, of the wrong type or unreadable.
+        """
+        with self._ingesting:
+            return add_document(self.settings, filename, data, self.embeddings, self.store)
 
     def retrieve(
         self, query: str, k: int | None = None, filters: Filters | None = None, history: History | None = None
@@ -44,28 +60,50 @@ class Assistant:
         return CorpusRetriever(search=self.search, k=self._k(k), filters=filters)
 
     def ask(
-        self, question: str, history: History | None = None, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        history: History | None = None,
+        k: int | None = None,
+        filters: Filters | None = None,
+        mode: AnswerMode | None = None,
     ) -> Answer:
         """Answer a question from the corpus, with citations, or abstain."""
         answer: Answer | None = None
-        for event in self.ask_stream(question, history, k, filters):
+        for event in self.ask_stream(question, history, k, filters, mode):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
         return answer
 
+    @property
+    def chat_model(self) -> str | None:
+        """The configured chat model ('provider:model'), or None when answers are extractive only."""
+        return None if self.settings.llm == "extractive" else self.settings.llm
+
     def ask_stream(
-        self, question: str, history: History | None = None, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        history: History | None = None,
+        k: int | None = None,
+        filters: Filters | None = None,
+        mode: AnswerMode | None = None,
     ) -> Iterator[str | Answer]:
-        """Answer text as it is composed (str pieces), then the finished Answer."""
+        """Answer text as it is composed (str pieces), then the finished Answer.
+
+        mode: "extractive" quotes the corpus; "chat" uses the configured chat model; None picks the chat
+        model when one is configured.
+        """
         started = time.perf_counter()
         query = make_query(_checked(question), history)
         k = self._k(k)
+        if mode == "chat" and self.chat_model is None:
+            raise UsageError("No chat model is configured; set ASSISTANT_LLM (e.g. ollama:llama3.2) or use extractive answers.")
+        use_chat = mode == "chat" or (mode is None and self.chat_model is not None)
         snapshot = self.search.snapshot
         query_vector = self.search.embed_query(query)
         passages = self.search.search(query, k, filters, query_vector, snapshot)
         retrieved_at = time.perf_counter()
-        if self.settings.llm != "extractive":
+        if use_chat:
             yield from self._chat(question, query, passages, started, retrieved_at)
             return
         # Sentences are judged against the question's own words; the earlier turn only steered retrieval.

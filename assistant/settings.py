@@ -57,6 +57,16 @@ class Settings(BaseSettings):
         description="Abstain when the answerability score is below this (calibrated; see eval/README.md).",
     )
     embed_batch_size: int = Field(default=32, ge=1, le=1024, description="Texts embedded per batch at ingest.")
+    api_key: str | None = Field(
+        default=None,
+        description="Bearer token the REST API and web chat require; needed whenever they listen beyond loopback.",
+    )
+    max_upload_mb: float = Field(default=10.0, gt=0, le=50, description="Largest document a user may upload, in MB.")
+    uploads_subdir: str = Field(default="uploads", description="Folder inside the corpus where uploaded documents go.")
+    feedback_path: Path = Field(
+        default=Path("feedback/feedback.jsonl"),
+        description="JSONL file that thumbs up/down in the web chat append to (an eval question set).",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

@@ -1,0 +1,54 @@
+"""The conflict-corpus assistant: answers from a news corpus alone, with a citation on every claim.
+
+    from assistant import Assistant, Settings
+    assistant = Assistant(Settings(corpus_dir="corpus"))
+    assistant.ingest()
+    answer = assistant.ask("What are Russia's preconditions?")
+    retriever = assistant.retriever(k=5)   # a LangChain BaseRetriever
+
+Names load on first use, so importing the package (and `assistant --help`) stays quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "ABSTENTION_REPLY": "assistant.answer",
+    "Answer": "assistant.types",
+    "AnswerMode": "assistant.pipeline",
+    "Assistant": "assistant.pipeline",
+    "AssistantError": "assistant.errors",
+    "BackendError": "assistant.errors",
+    "ChunkInfo": "assistant.types",
+    "Citation": "assistant.types",
+    "CorpusError": "assistant.errors",
+    "CorpusRetriever": "assistant.retrieve",
+    "Document": "assistant.types",
+    "Filters": "assistant.types",
+    "IndexMissingError": "assistant.errors",
+    "IngestReport": "assistant.types",
+    "ScoredChunk": "assistant.types",
+    "SentenceEmbeddings": "assistant.embed",
+    "Settings": "assistant.settings",
+    "UsageError": "assistant.errors",
+    "make_filters": "assistant.types",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from assistant.answer import ABSTENTION_REPLY
+    from assistant.embed import SentenceEmbeddings
+    from assistant.errors import AssistantError, BackendError, CorpusError, IndexMissingError, UsageError
+    from assistant.pipeline import AnswerMode, Assistant
+    from assistant.retrieve import CorpusRetriever
+    from assistant.settings import Settings
+    from assistant.types import Answer, ChunkInfo, Citation, Document, Filters, IngestReport, ScoredChunk, make_filters
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'assistant' has no attribute '{name}'")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
