@@ -1,14 +1,15 @@
 """A small curated table of the conflict's actors and places and the other names the news gives them.
 
-A query that names the head of a group ("Russia") also searches for its members ("Moscow", "Kremlin",
-"Putin"); a member searches for its head. Spellings of one name search for each other.
+A query that names one member of a group ("Russia") also searches for the others ("Moscow", "Kremlin",
+"Putin"); spellings of one name search for each other; a question's word searches for the words news
+text uses for the same thing ("truce" -> "ceasefire").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-# head: members that stand for it in news text
+# an actor or place: the names that stand for it in news text
 ACTORS: dict[str, tuple[str, ...]] = {
     "russia": ("russian", "russians", "moscow", "kremlin", "putin"),
     "ukraine": ("ukrainian", "ukrainians", "kyiv", "kiev", "zelensky"),
@@ -22,7 +23,7 @@ ACTORS: dict[str, tuple[str, ...]] = {
     "europe": ("european", "eu", "brussels"),
     "un": ("guterres",),
     "ceasefire": ("truce", "armistice"),
-    "talks": ("negotiations", "negotiation"),
+    "talks": ("negotiations", "negotiation", "negotiators"),
     "weapons": ("arms", "weaponry", "munitions"),
     "donbas": ("donetsk", "luhansk"),
 }
@@ -65,6 +66,12 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "meeting": ("summit", "meet", "talks"),
     "summit": ("meeting", "meet"),
     "prisoners": ("prisoner", "swap", "exchange"),
+    "captives": ("prisoners", "pows"),
+    "blame": ("accuse", "fault"),
+    "stalled": ("deadlocked", "slowing", "stuck"),
+    "chief": ("secretary", "head", "leader"),
+    "give": ("cede", "surrender"),
+    "immediately": ("immediate",),
     "drones": ("drone", "uav"),
 }
 
@@ -78,9 +85,9 @@ def alias_table(normalise: Callable[[str], str]) -> dict[str, frozenset[str]]:
         table.setdefault(key, set()).update(normalise(o) for o in others if normalise(o) != key)
 
     for head, members in ACTORS.items():
-        link(head, set(members))
-        for member in members:
-            link(member, {head})
+        group = {head, *members}
+        for name in group:
+            link(name, group)
     for spellings in SPELLINGS:
         for spelling in spellings:
             link(spelling, set(spellings))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.answer_types import expected_type, has_type
 from assistant.lexical import ALIAS_WEIGHT, QueryTerm, query_terms, tokenize
 from assistant.retrieve import Query
 from assistant.snapshot import Snapshot
@@ -22,21 +23,27 @@ from assistant.types import Citation, ScoredChunk
 ABSTENTION_REPLY = "The corpus does not answer this question: none of the passages I found says."
 
 # Sentence score = similarity + COVERAGE_WEIGHT * coverage + RANK_WEIGHT / passage rank
-# + SUBJECT_WEIGHT when the sentence is about a name of the question (it opens with it).
+# + SUBJECT_WEIGHT when the sentence is about a name of the question (it opens with it)
+# + TYPE_WEIGHT when it holds the kind of answer asked for (a number for "how many").
 COVERAGE_WEIGHT = 0.35
 RANK_WEIGHT = 0.05
 SUBJECT_WEIGHT = 0.06
+TYPE_WEIGHT = 0.08
 _SUBJECT_WORDS = 3
 # A further sentence joins the answer when its score is within this margin of the best one.
 ANSWER_MARGIN = 0.12
 # Two sentences that share this much of their words say the same thing; the answer keeps one.
 REDUNDANT_OVERLAP = 0.6
-# The abstention model: answerability = sigmoid(BIAS + W_SIM * similarity + W_COV * coverage
-# + W_NAMES * names found). Fitted on the labelled questions; eval/README.md shows how.
-ABSTAIN_BIAS = -8.0
-ABSTAIN_W_SIMILARITY = 12.0
-ABSTAIN_W_COVERAGE = 3.0
-ABSTAIN_W_NAMES = 3.0
+# The abstention model: answerability = sigmoid(bias + sum of weight * signal) over the signals of the
+# best sentence. Fitted on labelled answerable and unanswerable questions by eval/fit_abstention.py;
+# eval/README.md records the data and the result.
+ABSTENTION_MODEL: dict[str, float] = {
+    "bias": -8.0,
+    "similarity": 12.0,
+    "coverage": 3.0,
+    "names_found": 3.0,
+    "type_match": 0.0,
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class Evidence:
     text: str
     similarity: float
     coverage: float
+    type_match: bool
     score: float
 
 
@@ -59,7 +67,7 @@ class Selection:
 
     sentences: list[Evidence]
     answerability: float
-    names_found: float
+    signals: dict[str, float]  # what the abstention model saw
 
 
 def score_sentences(query: Query, query_vector: np.ndarray, passages: list[ScoredChunk], snapshot: Snapshot) -> list[Evidence]:
@@ -68,6 +76,7 @@ def score_sentences(query: Query, query_vector: np.ndarray, passages: list[Score
     context_terms = [t for t in query_terms(query.context) if t.term not in {q.term for q in terms}]
     weights = {t.term: snapshot.bm25.term_idf(t.term) for t in terms + context_terms}
     names = [t for t in terms if t.is_name]
+    kind = expected_type(query.question)
     seen: set[int] = set()
     scored: list[Evidence] = []
     for passage in passages:
@@ -88,10 +97,13 @@ def score_sentences(query: Query, query_vector: np.ndarray, passages: list[Score
             coverage = _coverage(terms, tokens, weights)
             if context_terms:
                 coverage = 0.8 * coverage + 0.2 * _coverage(context_terms, tokens, weights)
+            type_match = has_type(text, kind, query.question)
             score = similarity + COVERAGE_WEIGHT * coverage + RANK_WEIGHT / passage.rank
             if names and _opens_with(text, names):
                 score += SUBJECT_WEIGHT
-            scored.append(Evidence(passage, sentence, start, end, text, similarity, coverage, score))
+            if kind and type_match:
+                score += TYPE_WEIGHT
+            scored.append(Evidence(passage, sentence, start, end, text, similarity, coverage, type_match, score))
     return scored
 
 
@@ -126,10 +138,11 @@ def names_found(query: Query, passages: list[ScoredChunk]) -> float:
     return sum(1.0 for name in names if name.term in tokens or name.aliases & tokens) / len(names)
 
 
-def answerability(similarity: float, coverage: float, names: float) -> float:
+def answerability(signals: dict[str, float], model: dict[str, float] | None = None) -> float:
     """The abstention model's probability that the best sentence answers the question."""
-    z = ABSTAIN_BIAS + ABSTAIN_W_SIMILARITY * similarity + ABSTAIN_W_COVERAGE * coverage + ABSTAIN_W_NAMES * names
-    return 1.0 / (1.0 + math.exp(-z))
+    model = model or ABSTENTION_MODEL
+    z = model["bias"] + sum(weight * signals[name] for name, weight in model.items() if name != "bias")
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
 def select(query: Query, query_vector: np.ndarray, passages: list[ScoredChunk], snapshot: Snapshot, max_sentences: int) -> Selection:
@@ -138,7 +151,7 @@ def select(query: Query, query_vector: np.ndarray, passages: list[ScoredChunk], 
     candidates = score_sentences(query, query_vector, passages, snapshot)
     names = names_found(query, passages)
     if not candidates:
-        return Selection([], 0.0, names)
+        return Selection([], 0.0, {"names_found": names})
     by_row = {evidence.sentence: evidence for evidence in candidates}
     ranked = sorted(candidates, key=lambda e: -e.score)
     best = ranked[0]
@@ -156,7 +169,13 @@ def select(query: Query, query_vector: np.ndarray, passages: list[ScoredChunk], 
         if candidate in chosen or any(_redundant(candidate, other) for other in chosen):
             continue
         chosen.append(candidate)
-    return Selection(chosen, answerability(best.similarity, best.coverage, names), names)
+    signals = {
+        "similarity": best.similarity,
+        "coverage": best.coverage,
+        "names_found": names,
+        "type_match": float(best.type_match),
+    }
+    return Selection(chosen, answerability(signals), signals)
 
 
 _PRONOUN_START = re.compile(r"^[\"“']?(he|she|they|it|this|these|those|that|his|her|their|its|such)\b", re.IGNORECASE)

@@ -193,9 +193,9 @@ def _mcp(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.evaluation import run_eval_command
+    from assistant.eval_run import run_eval_command
 
-    return run_eval_command(args, settings, print)
+    return run_eval_command(args, settings, print, _progress_bar)
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from assistant.errors import BackendError, UsageError
+from assistant.errors import BackendError, IndexMissingError, UsageError
 from assistant.settings import Settings
 from assistant.types import ChunkInfo, Filters
 
@@ -30,39 +30,76 @@ class VectorStore:
     def location(self) -> str:
         return self.settings.chroma_url or str(self.settings.index_dir / "chroma")
 
+    def client(self) -> Any:
+        """A chromadb client for this store (what langchain-chroma's `Chroma(client=...)` takes)."""
+        self.count()  # connects and makes the collection, or raises a clear BackendError
+        return self._client()
+
     def _client(self) -> Any:
         import chromadb
 
         if self.settings.chroma_url:
             url = urlparse(self.settings.chroma_url)
             if url.scheme not in ("http", "https") or not url.hostname:
-                raise UsageError(f"ASSISTANT_CHROMA_URL '{self.settings.chroma_url}' is not an http(s)://host:port URL.")
+                url_text = self.settings.chroma_url
+                raise UsageError(f"ASSISTANT_CHROMA_URL '{url_text}' is not an http(s)://host:port URL.")
             port = url.port or (443 if url.scheme == "https" else 8000)
             return chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https")
         self.settings.index_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(self.settings.index_dir / "chroma"))
 
-    def _call(self, action: Callable[[Any], _T]) -> _T:
-        """Run an action on the collection; a failure of the store becomes one clear BackendError."""
-        try:
-            if self._collection is None:
-                self._collection = self._client().get_or_create_collection(
+    def _open(self, create: bool) -> Any:
+        if self._collection is None:
+            client = self._client()
+            if create:
+                self._collection = client.get_or_create_collection(
                     self.name,
                     embedding_function=None,
                     configuration={"hnsw": {"space": "cosine"}},
                     metadata={"embedding_model": self.settings.embedding_model},
                 )
-            return action(self._collection)
-        except UsageError:
+            else:
+                self._collection = client.get_collection(self.name, embedding_function=None)
+        return self._collection
+
+    def _call(self, action: Callable[[Any], _T], create: bool = True) -> _T:
+        """Run an action on the collection; a failure of the store becomes one clear BackendError.
+
+        create=False (queries): a missing collection is an IndexMissingError, not a new empty one, so a
+        wiped or new Chroma server is reported instead of silently answering from the lexical index alone.
+        """
+        from chromadb.errors import NotFoundError
+
+        try:
+            try:
+                return action(self._open(create))
+            except NotFoundError:
+                # The collection was deleted since this handle was opened (a wiped or restarted server): reopen once.
+                self._collection = None
+                return action(self._open(create))
+        except (UsageError, IndexMissingError):
             raise
+        except NotFoundError as exc:
+            self._collection = None
+            raise IndexMissingError(self._missing()) from exc
         except Exception as exc:
             self._collection = None  # reconnect on the next call: the server may be back
             detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             if self.settings.chroma_url:
-                hint = "check that the server is running (`chroma run --host 127.0.0.1 --port 8000`) or unset ASSISTANT_CHROMA_URL"
+                hint = (
+                    "check that the server is running (`chroma run --host 127.0.0.1 --port 8000`) "
+                    "or unset ASSISTANT_CHROMA_URL"
+                )
             else:
                 hint = f"check that the folder {self.location} is writable and not in use by another version of Chroma"
             raise BackendError(f"Chroma at {self.location} failed ({detail}); {hint}.") from exc
+
+    def _missing(self) -> str:
+        where = f"The Chroma {'server at' if self.settings.chroma_url else 'store in'} {self.location}"
+        return (
+            f"{where} holds no vectors for this corpus (collection {self.name}); "
+            "run `assistant ingest` to fill it from the local catalog."
+        )
 
     def doc_hashes(self) -> dict[str, str]:
         """chunk_id -> doc_hash of every chunk in the collection."""
@@ -117,9 +154,12 @@ class VectorStore:
 
         def search(collection: Any) -> list[tuple[str, float]]:
             got = collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
-            return [(chunk_id, 1.0 - float(distance)) for chunk_id, distance in zip(got["ids"][0], got["distances"][0], strict=True)]
+            if not got["ids"][0] and where is None and n > 0 and not collection.count():
+                raise IndexMissingError(self._missing())  # an emptied collection: the same as a missing one
+            pairs = zip(got["ids"][0], got["distances"][0], strict=True)
+            return [(chunk_id, 1.0 - float(distance)) for chunk_id, distance in pairs]
 
-        return self._call(search)
+        return self._call(search, create=False)
 
 
 def _metadata(info: ChunkInfo, doc_hash: str) -> dict[str, Any]:

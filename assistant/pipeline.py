@@ -106,9 +106,12 @@ class Assistant:
         if use_chat:
             yield from self._chat(question, query, passages, started, retrieved_at)
             return
-        # Sentences are judged against the question's own words; the earlier turn only steered retrieval.
-        question_vector = self.embeddings.encode([query.question])[0] if query.context else query_vector
-        selection = select(query, question_vector, passages, snapshot, self.settings.max_answer_sentences)
+        # A follow-up's sentences are judged half on its own words, half with the earlier turn: "What did
+        # they achieve?" needs the turn before, "And what does Ukraine want?" must not drift back to Russia.
+        sentence_vector = query_vector
+        if query.context:
+            sentence_vector = (self.embeddings.encode([query.question])[0] + query_vector) / 2
+        selection = select(query, sentence_vector, passages, snapshot, self.settings.max_answer_sentences)
         abstained = not selection.sentences or selection.answerability < self.settings.abstain_below
         if abstained:
             text, citations = ABSTENTION_REPLY, ()
@@ -117,7 +120,7 @@ class Assistant:
         for piece in _pieces(text):
             yield piece
         timings = {"retrieve": (retrieved_at - started) * 1000, "answer": (time.perf_counter() - retrieved_at) * 1000}
-        yield Answer(question, text, citations, abstained, tuple(passages), timings, selection.answerability)
+        yield Answer(question, text, citations, abstained, tuple(passages), timings, selection.answerability, selection.signals)
 
     def _chat(self, question: str, query: Query, passages: list[ScoredChunk], started: float, retrieved_at: float) -> Iterator[str | Answer]:
         from assistant.chat import ChatAnswerer

@@ -132,6 +132,7 @@ class Answer:
     retrieved: tuple[ScoredChunk, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     confidence: float = 0.0  # the abstention model's belief that the evidence answers the question
+    signals: dict[str, float] = field(default_factory=dict)  # what that belief rests on
 
     def to_json(self) -> dict[str, Any]:
         """The object `assistant ask --json` prints."""

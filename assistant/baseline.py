@@ -1,0 +1,71 @@
+"""The plain LangChain pipeline that evaluations compare against (`assistant eval --retriever baseline`).
+
+Chroma similarity search through langchain-chroma with the same embedding model and the same
+collection, and the retrieved chunk's sentence closest to the question as the answer. No lexical
+ranking, no aliases, no abstention.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from assistant.chunk import split_sentences
+from assistant.embed import SentenceEmbeddings
+from assistant.index import VectorStore
+from assistant.retrieve import History
+from assistant.types import Answer, ChunkInfo, Citation, ScoredChunk
+
+
+class BaselinePipeline:
+    """Dense top-k from Chroma via LangChain; the top chunk's best sentence as the answer."""
+
+    def __init__(self, store: VectorStore, embeddings: SentenceEmbeddings) -> None:
+        from langchain_chroma import Chroma
+
+        self.embeddings = embeddings
+        self.vectorstore = Chroma(client=store.client(), collection_name=store.name, embedding_function=embeddings)
+
+    def retrieve(self, query: str, k: int, history: History | None = None) -> list[ScoredChunk]:
+        found = self.vectorstore.similarity_search_with_score(query, k=k)
+        return [
+            ScoredChunk(_chunk_info(document.page_content, document.metadata), 1.0 - float(distance), rank)
+            for rank, (document, distance) in enumerate(found, start=1)
+        ]
+
+    def ask(self, question: str, history: History | None = None, k: int = 5) -> Answer:
+        started = time.perf_counter()
+        passages = self.retrieve(question, k)
+        retrieved_at = time.perf_counter()
+        if not passages:
+            return Answer(question, "", (), abstained=True, timings_ms=_timings(started, retrieved_at))
+        top = passages[0].chunk
+        spans = split_sentences(top.text)
+        vectors = self.embeddings.encode([top.text[s.start : s.end] for s in spans])
+        best = spans[int(np.argmax(vectors @ self.embeddings.encode([question])[0]))]
+        quote = top.text[best.start : best.end]
+        citation = Citation(
+            1, top.doc_id, top.title, top.source, top.date, top.chunk_id, quote, top.start + best.start, top.start + best.end, top.url
+        )
+        return Answer(question, f"{quote} [1]", (citation,), False, tuple(passages), _timings(started, retrieved_at), 1.0)
+
+
+def _chunk_info(text: str, metadata: dict[str, Any]) -> ChunkInfo:
+    return ChunkInfo(
+        chunk_id=str(metadata["chunk_id"]),
+        doc_id=str(metadata["doc_id"]),
+        text=text,
+        start=int(metadata["start"]),
+        end=int(metadata["end"]),
+        title=str(metadata.get("title", "")),
+        source=str(metadata.get("source", "")),
+        date=metadata.get("date"),
+        tags=tuple(metadata.get("tags") or ()),
+        url=metadata.get("url"),
+    )
+
+
+def _timings(started: float, retrieved_at: float) -> dict[str, float]:
+    return {"retrieve": (retrieved_at - started) * 1000, "answer": (time.perf_counter() - retrieved_at) * 1000}

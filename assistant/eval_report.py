@@ -1,0 +1,158 @@
+"""What `assistant eval` writes and prints: results files, a Markdown report, a plot, deltas, gates."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import UsageError
+from assistant.eval_run import EvalRun
+
+# Metrics where a smaller number is better; deltas and the report say so.
+LOWER_IS_BETTER = ("false_abstention_rate", "answer_words", "retrieve_ms_p50", "retrieve_ms_p95", "answer_ms_p50", "answer_ms_p95")
+_PLOTTED_PREFIXES = ("hit@", "recall@", "mrr", "ndcg", "fact_recall", "answer_presence", "token_f1", "citation_", "evidence_", "abstention_", "false_abstention")
+
+
+def parse_minimums(items: list[str]) -> dict[str, float]:
+    """--min METRIC=V options as a mapping."""
+    minimums: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            minimums[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise UsageError(f"--min takes METRIC=VALUE, like fact_recall=0.9; got '{item}'.")
+    return minimums
+
+
+def load_compared(path: Path) -> dict[str, Any]:
+    """The results.json of an earlier run."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"Cannot read the run to compare with, '{path}' ({exc}); pass a results.json of an earlier eval.") from None
+    if not isinstance(record, dict) or "metrics" not in record:
+        raise UsageError(f"'{path}' is not a results.json written by `assistant eval`.")
+    return record
+
+
+def write_results(run: EvalRun, out: Path, compared: dict[str, Any] | None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = run.aggregate()
+    summary = {"metrics": metrics, "counts": run.counts(), **run.info}
+    if compared:
+        summary["compared_with"] = compared.get("questions_file", "")
+    (out / "results.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    with (out / "results.jsonl").open("w", encoding="utf-8") as lines:
+        for result in run.results:
+            lines.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+    (out / "report.md").write_text(_markdown(run, metrics, compared), encoding="utf-8")
+    _plot(metrics, compared["metrics"] if compared else None, out / "metrics.png")
+
+
+def compare_table(metrics: dict[str, float], compared: dict[str, Any] | None, counts: dict[str, int]) -> str:
+    """The metrics as an aligned text table, with the compared run and the change when given."""
+    before = compared["metrics"] if compared else {}
+    lines = [f"{'metric':<24}{'value':>10}" + (f"{'before':>10}{'change':>10}" if compared else "")]
+    for name, value in metrics.items():
+        row = f"{name:<24}{_fmt(value):>10}"
+        if compared:
+            old = before.get(name)
+            row += f"{_fmt(old):>10}{_delta(name, value, old):>10}"
+        lines.append(row)
+    lines.append(", ".join(f"{count} {label}" for label, count in counts.items()))
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
+
+
+def _delta(name: str, value: float, old: float | None) -> str:
+    if old is None:
+        return "-"
+    change = value - old
+    better = change < 0 if name in LOWER_IS_BETTER else change > 0
+    mark = "" if abs(change) < 1e-9 else (" +" if better else " -")
+    return f"{change:+.3f}{mark}"
+
+
+def _markdown(run: EvalRun, metrics: dict[str, float], compared: dict[str, Any] | None) -> str:
+    info = run.info
+    before = compared["metrics"] if compared else {}
+    header = "| metric | value |" + (" before | change |" if compared else "")
+    rule = "|---|---:|" + ("---:|---:|" if compared else "")
+    rows = [
+        f"| {name} | {_fmt(value)} |" + (f" {_fmt(before.get(name))} | {_delta(name, value, before.get(name))} |" if compared else "")
+        for name, value in metrics.items()
+    ]
+    counts = run.counts()
+    parts = [
+        f"# Evaluation: {Path(info.get('questions_file', '')).name}",
+        "",
+        f"Corpus `{info.get('corpus')}` ({info.get('documents')} documents, {info.get('chunks')} chunks); "
+        f"retriever `{info.get('retriever')}`, answerer `{info.get('answerer')}`, k = {info.get('k')}, "
+        f"citation support checked `{info.get('support_check')}`; {info.get('created')}.",
+        "",
+        f"{counts['questions']} questions ({counts['answerable']} answerable, {counts['unanswerable']} unanswerable); "
+        f"{counts['abstained']} abstentions.",
+        "",
+        header,
+        rule,
+        *rows,
+        "",
+        "![metrics](metrics.png)",
+        "",
+        "## Questions to look at",
+        "",
+    ]
+    parts.extend(_misses(run) or ["None: every answerable question was answered with its facts, every other one declined."])
+    return "\n".join(parts) + "\n"
+
+
+def _misses(run: EvalRun) -> list[str]:
+    lines = []
+    for result in run.results:
+        question, answer, metrics = result.question, result.answer, result.metrics
+        problem = ""
+        if question.answerable and answer.abstained:
+            problem = "declined an answerable question"
+        elif not question.answerable and not answer.abstained:
+            problem = "answered a question the corpus does not answer"
+        elif metrics.get("fact_recall", 1.0) < 1.0 or metrics.get("answer_presence", 1.0) < 1.0:
+            problem = "missed facts"
+        if problem:
+            shown = answer.text if len(answer.text) < 300 else answer.text[:300] + "..."
+            lines.append(f"- **{question.id}** ({problem}, confidence {answer.confidence:.2f}): {question.question}  \n  > {shown}")
+    return lines
+
+
+def _plot(metrics: dict[str, float], before: dict[str, float] | None, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [name for name in metrics if name.startswith(_PLOTTED_PREFIXES)]
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(names) + 2), 4.2))
+    positions = list(range(len(names)))
+    width = 0.4 if before else 0.7
+    axes.bar([p - (width / 2 if before else 0) for p in positions], [metrics[n] for n in names], width, label="this run", color="#2b6cb0")
+    if before:
+        axes.bar([p + width / 2 for p in positions], [before.get(n, 0.0) for n in names], width, label="compared run", color="#a0aec0")
+        axes.legend(loc="lower right")
+    axes.set_xticks(positions)
+    axes.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    axes.set_ylim(0, 1.05)
+    axes.set_ylabel("score (0-1)")
+    axes.set_title("Answer-quality metrics")
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,250 @@
+"""Answer-quality evaluation: question sets, per-question metrics, and the run behind `assistant eval`.
+
+Every metric is defined in eval/README.md with its formula; the functions here are those formulas.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import string
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from assistant.catalog import Catalog
+from assistant.errors import UsageError
+from assistant.types import Answer, ScoredChunk
+
+RETRIEVAL_DEPTH = 10  # ranks the retrieval metrics look at
+_CHUNKS_FOR_DOCUMENTS = 40  # chunks fetched to fill RETRIEVAL_DEPTH distinct documents
+_MARKER = re.compile(r"\s*\[\d+\]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """One line of a question set (DESIGN.md); unknown fields are kept in `extra` and ignored."""
+
+    id: str
+    question: str
+    history: list[tuple[str, str]] = field(default_factory=list)
+    answerable: bool = True
+    answers: list[str] = field(default_factory=list)
+    key_facts: list[list[str]] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    evidence_doc_ids: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_questions(path: Path) -> list[EvalQuestion]:
+    """Read a JSONL question set; a bad line is an error that names the line."""
+    if not path.is_file():
+        raise UsageError(f"Question set '{path}' does not exist.")
+    questions: list[EvalQuestion] = []
+    seen: set[str] = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{where} is not valid JSON ({exc.msg}).") from None
+        if not isinstance(record, dict) or not str(record.get("id", "")).strip() or not str(record.get("question", "")).strip():
+            raise UsageError(f'{where} needs an "id" and a "question".')
+        if str(record["id"]) in seen:
+            raise UsageError(f'{where} repeats the id "{record["id"]}".')
+        seen.add(str(record["id"]))
+        questions.append(_question(record, where))
+    if not questions:
+        raise UsageError(f"Question set '{path}' holds no questions.")
+    return questions
+
+
+def _question(record: dict[str, Any], where: str) -> EvalQuestion:
+    known = {"id", "question", "history", "answerable", "answers", "key_facts", "evidence", "evidence_doc_ids"}
+    try:
+        history = [(str(user), str(reply)) for user, reply in record.get("history") or []]
+        key_facts = [[str(a) for a in (group if isinstance(group, list) else [group])] for group in record.get("key_facts") or []]
+    except (TypeError, ValueError):
+        raise UsageError(f'{where}: "history" must be a list of [user, assistant] pairs and "key_facts" a list of lists.') from None
+    answerable = record.get("answerable")
+    return EvalQuestion(
+        id=str(record["id"]),
+        question=str(record["question"]),
+        history=history,
+        answerable=True if answerable is None else bool(answerable),
+        answers=[str(a) for a in record.get("answers") or []],
+        key_facts=key_facts,
+        evidence=[str(e) for e in record.get("evidence") or []],
+        evidence_doc_ids=[str(d) for d in record.get("evidence_doc_ids") or []],
+        extra={k: v for k, v in record.items() if k not in known},
+    )
+
+
+# -- text normalisation (SQuAD-style) ---------------------------------------------------------
+
+
+def strip_markers(text: str) -> str:
+    return _MARKER.sub("", text)
+
+
+def normalise_answer(text: str) -> str:
+    """Lower case, no punctuation, no articles, single spaces."""
+    text = text.lower().replace("’", "'")
+    text = "".join(ch if ch not in string.punctuation else " " for ch in text)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+# -- metrics of one question ------------------------------------------------------------------
+
+
+def retrieval_metrics(question: EvalQuestion, ranked: Sequence[ScoredChunk]) -> dict[str, float]:
+    """hit@k, recall@k (k = 1, 5, 10), MRR@10 and nDCG@10 against evidence strings, else evidence documents.
+
+    With evidence strings the ranked units are chunks, and a chunk is relevant when it holds an evidence
+    string not found higher up; with evidence_doc_ids only, the units are distinct documents in rank order.
+    """
+    found_at: list[int] = []  # how many targets each ranked unit finds first
+    if question.evidence:
+        targets = [_squash(e) for e in question.evidence]
+        found: set[int] = set()
+        for result in ranked[:RETRIEVAL_DEPTH]:
+            text = _squash(result.chunk.text)
+            new = {i for i, target in enumerate(targets) if i not in found and target in text}
+            found |= new
+            found_at.append(len(new))
+        total = len(targets)
+    elif question.evidence_doc_ids:
+        wanted = set(question.evidence_doc_ids)
+        documents = list(dict.fromkeys(result.chunk.doc_id for result in ranked))[:RETRIEVAL_DEPTH]
+        found_at = [1 if doc_id in wanted else 0 for doc_id in documents]
+        total = len(wanted)
+    else:
+        return {}
+    gains = [1.0 if n else 0.0 for n in found_at]
+    metrics: dict[str, float] = {}
+    for k in (1, 5, 10):
+        metrics[f"hit@{k}"] = 1.0 if any(gains[:k]) else 0.0
+        metrics[f"recall@{k}"] = min(1.0, sum(found_at[:k]) / total)
+    first = next((rank for rank, gain in enumerate(gains, start=1) if gain), None)
+    metrics["mrr@10"] = 1.0 / first if first else 0.0
+    dcg = sum(gain / math.log2(rank + 1) for rank, gain in enumerate(gains, start=1))
+    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(total, RETRIEVAL_DEPTH) + 1))
+    metrics["ndcg@10"] = dcg / ideal if ideal else 0.0
+    return metrics
+
+
+def answer_metrics(question: EvalQuestion, answer: Answer) -> dict[str, float]:
+    """Fact recall, answer presence, token F1 and length of an answer (abstaining scores zero)."""
+    text = "" if answer.abstained else strip_markers(answer.text)
+    metrics: dict[str, float] = {"answer_words": float(len(text.split()))}
+    if not question.answerable:
+        return metrics
+    if question.key_facts:
+        lowered = text.lower()
+        met = sum(1 for group in question.key_facts if any(alt.lower() in lowered for alt in group))
+        metrics["fact_recall"] = met / len(question.key_facts)
+    if question.answers:
+        normalised = normalise_answer(text)
+        metrics["answer_presence"] = 1.0 if any(normalise_answer(a) and f" {normalise_answer(a)} " in f" {normalised} " for a in question.answers) else 0.0
+        metrics["token_f1"] = max(token_f1(text, gold) for gold in question.answers)
+    return metrics
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD token F1 between normalised texts."""
+    predicted = normalise_answer(prediction).split()
+    expected = normalise_answer(gold).split()
+    if not predicted or not expected:
+        return 0.0
+    remaining = list(expected)
+    common = 0
+    for token in predicted:
+        if token in remaining:
+            remaining.remove(token)
+            common += 1
+    if not common:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+class _Texts(Protocol):
+    def chunk_text(self, chunk_id: str) -> str | None: ...
+    def document_text(self, doc_id: str) -> str | None: ...
+
+
+def citation_metrics(question: EvalQuestion, answer: Answer, texts: _Texts, support: str) -> dict[str, float]:
+    """Citation validity, answer-sentence support, and evidence precision of the cited documents."""
+    if answer.abstained or not answer.citations:
+        return {}
+    valid = 0
+    for citation in answer.citations:
+        chunk = texts.chunk_text(citation.chunk_id) or ""
+        document = texts.document_text(citation.doc_id) or ""
+        valid += int(bool(citation.quote) and citation.quote in chunk and document[citation.start : citation.end] == citation.quote)
+    metrics = {"citation_validity": valid / len(answer.citations), "citations": float(len(answer.citations))}
+    quotes = {citation.n: citation.quote for citation in answer.citations}
+    sentences = [s for s in re.split(r"(?<=\])\s+", answer.text.strip()) if s]
+    supported = 0
+    for sentence in sentences:
+        numbers = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
+        claim = strip_markers(sentence).strip()
+        supported += int(any(_supports(claim, quotes.get(n, ""), support) for n in numbers))
+    metrics["citation_support"] = supported / len(sentences) if sentences else 0.0
+    if question.evidence_doc_ids:
+        cited = {citation.doc_id for citation in answer.citations}
+        metrics["evidence_precision"] = len(cited & set(question.evidence_doc_ids)) / len(cited)
+    return metrics
+
+
+def _supports(claim: str, quote: str, method: str) -> bool:
+    """verbatim: the claim is the quote; lexical: most of the claim's content words are in the quote."""
+    if not quote:
+        return False
+    if method == "verbatim":
+        return _squash(claim) == _squash(quote) or _squash(claim) in _squash(quote)
+    from assistant.lexical import tokenize
+
+    words = set(tokenize(claim))
+    return bool(words) and len(words & set(tokenize(quote))) / len(words) >= 0.6
+
+
+def latency_percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+    return {"p50": pick(0.5), "p95": pick(0.95)}
+
+
+class IndexTexts:
+    """Chunk and document texts of an index, for checking citations."""
+
+    def __init__(self, catalog: Catalog, chunks: dict[str, str]) -> None:
+        self._catalog = catalog
+        self._chunks = chunks
+
+    def chunk_text(self, chunk_id: str) -> str | None:
+        return self._chunks.get(chunk_id)
+
+    def document_text(self, doc_id: str) -> str | None:
+        return self._catalog.document_text(doc_id)
+
+
+def timed(action: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = action()
+    return result, (time.perf_counter() - started) * 1000

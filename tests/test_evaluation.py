@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import cli
+from assistant.errors import UsageError
+from assistant.evaluation import (
+    EvalQuestion,
+    answer_metrics,
+    citation_metrics,
+    load_questions,
+    normalise_answer,
+    retrieval_metrics,
+    token_f1,
+)
+from assistant.types import Answer, ChunkInfo, Citation, ScoredChunk
+
+from .conftest import BUNDLED_CORPUS
+
+
+def _ranked(*texts_and_docs: tuple[str, str]) -> list[ScoredChunk]:
+    return [
+        ScoredChunk(ChunkInfo(f"{doc}#{i}", doc, text, 0, len(text), "T", f"{doc}.txt"), 1.0 / i, i)
+        for i, (text, doc) in enumerate(texts_and_docs, start=1)
+    ]
+
+
+def test_retrieval_metrics_against_evidence_strings() -> None:
+    question = EvalQuestion("q", "?", evidence=["Talks were held in  ISTANBUL", "prisoner exchanges"])
+    ranked = _ranked(("nothing here", "a"), ("talks were held in Istanbul.", "b"), ("more prisoner exchanges", "c"))
+    metrics = retrieval_metrics(question, ranked)
+    assert metrics["hit@1"] == 0.0 and metrics["hit@5"] == 1.0
+    assert metrics["recall@1"] == 0.0 and metrics["recall@5"] == 1.0
+    assert metrics["mrr@10"] == 0.5
+    ideal = 1 + 1 / 1.5849625007211563
+    assert metrics["ndcg@10"] == pytest.approx((1 / 1.5849625007211563 + 1 / 2) / ideal)
+
+
+def test_retrieval_metrics_against_documents_count_each_document_once() -> None:
+    question = EvalQuestion("q", "?", evidence_doc_ids=["b", "z"])
+    ranked = _ranked(("x", "a"), ("y", "a"), ("z", "b"), ("w", "b"))
+    metrics = retrieval_metrics(question, ranked)  # documents in rank order: a, b
+    assert metrics["hit@1"] == 0.0 and metrics["hit@5"] == 1.0
+    assert metrics["recall@5"] == 0.5 and metrics["mrr@10"] == 0.5
+
+
+def test_answer_metrics_normalise_and_score_abstention_as_zero() -> None:
+    question = EvalQuestion("q", "?", answers=["The Istanbul talks"], key_facts=[["prisoner exchanges", "swaps"], ["Istanbul"]])
+    answer = Answer("?", "Talks in Istanbul led to prisoner swaps. [1]", (), False)
+    metrics = answer_metrics(question, answer)
+    assert metrics["fact_recall"] == 1.0
+    assert metrics["answer_presence"] == 0.0  # "istanbul talks" does not occur as such
+    assert 0 < metrics["token_f1"] < 1
+    assert metrics["answer_words"] == 7
+    declined = answer_metrics(question, Answer("?", "I cannot say.", (), True))
+    assert declined["fact_recall"] == 0.0 and declined["answer_presence"] == 0.0
+    assert normalise_answer("The U.S.-led, talks!") == "u s led talks"
+    assert token_f1("in Istanbul", "Istanbul") == pytest.approx(2 / 3)
+
+
+class _Texts:
+    def __init__(self, chunk: str, document: str) -> None:
+        self.chunk, self.document = chunk, document
+
+    def chunk_text(self, chunk_id: str) -> str | None:
+        return self.chunk
+
+    def document_text(self, doc_id: str) -> str | None:
+        return self.document
+
+
+def test_citation_metrics_check_quotes_offsets_and_support() -> None:
+    document = "Intro. Talks were held in Istanbul. Nothing else."
+    start = document.index("Talks")
+    good = Citation(1, "d", "T", "d.txt", None, "d#0", "Talks were held in Istanbul.", start, start + 28)
+    shifted = Citation(2, "d", "T", "d.txt", None, "d#0", "Talks were held in Istanbul.", start + 1, start + 29)
+    answer = Answer("?", "Talks were held in Istanbul. [1] Something unsupported. [2]", (good, shifted), False)
+    question = EvalQuestion("q", "?", evidence_doc_ids=["d", "other"])
+    metrics = citation_metrics(question, answer, _Texts(document, document), "verbatim")
+    assert metrics["citation_validity"] == 0.5  # the second citation's offsets are off by one
+    assert metrics["citation_support"] == 0.5  # the second sentence is not its quote
+    assert metrics["evidence_precision"] == 1.0
+
+
+def test_question_sets_are_validated_with_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "set.jsonl"
+    path.write_text('{"id": "a", "question": "Q?", "custom": 1}\n\n{"id": "b"}\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="set.jsonl:3"):
+        load_questions(path)
+    path.write_text('{"id": "a", "question": "Q?", "custom": 1, "history": [["u", "a"]]}\n', encoding="utf-8")
+    [question] = load_questions(path)
+    assert question.extra == {"custom": 1} and question.history == [("u", "a")] and question.answerable
+    path.write_text('{"id": "a", "question": "Q?"}\n{"id": "a", "question": "R?"}\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="repeats the id"):
+        load_questions(path)
+
+
+@pytest.fixture
+def small_set(tmp_path: Path) -> Path:
+    """A few questions from eval/questions.jsonl: answerable, a follow-up, and unanswerable ones."""
+    wanted = {"direct-preconditions", "direct-talks-venue", "follow-ukraine-wants", "none-china", "none-weather"}
+    lines = [line for line in Path("eval/questions.jsonl").read_text(encoding="utf-8").splitlines() if json.loads(line)["id"] in wanted]
+    path = tmp_path / "small.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_eval_command_writes_results_report_and_plot(small_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run1"
+    assert cli(["eval", "--questions", str(small_set), "--corpus", str(BUNDLED_CORPUS), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "fact_recall" in printed and "abstention_accuracy" in printed
+    summary = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert summary["counts"] == {"questions": 5, "answerable": 3, "unanswerable": 2, "abstained": 2}
+    assert summary["metrics"]["abstention_accuracy"] == 1.0 and summary["metrics"]["citation_validity"] == 1.0
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {"id", "question", "answer", "abstained", "citations", "timings_ms", "retrieved", "metrics"} <= set(records[0])
+    assert {"doc_id", "chunk_id", "score"} == set(records[0]["retrieved"][0])
+    assert (out / "report.md").read_text(encoding="utf-8").startswith("# Evaluation")
+    assert (out / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_compare_and_quality_gate(small_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = tmp_path / "first"
+    assert cli(["eval", "--questions", str(small_set), "--corpus", str(BUNDLED_CORPUS), "--out", str(first)]) == 0
+    capsys.readouterr()
+    argv = ["eval", "--questions", str(small_set), "--corpus", str(BUNDLED_CORPUS), "--out", str(tmp_path / "second")]
+    assert cli([*argv, "--compare", str(first / "results.json"), "--min", "citation_validity=1.0"]) == 0
+    assert "before" in capsys.readouterr().out
+    assert cli([*argv, "--min", "fact_recall=1.01"]) == 1
+    assert "Quality gate failed: fact_recall" in capsys.readouterr().out
+    assert cli([*argv, "--min", "fact_recall"]) == 1
+    assert "METRIC=VALUE" in capsys.readouterr().err
+
+
+def test_baseline_pipeline_answers_with_the_top_sentence(small_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "baseline"
+    argv = ["eval", "--questions", str(small_set), "--corpus", str(BUNDLED_CORPUS), "--out", str(out), "--retriever", "baseline"]
+    assert cli(argv) == 0
+    summary = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert summary["retriever"] == "baseline"
+    assert summary["metrics"]["abstention_accuracy"] == 0.0  # the baseline never declines
+    assert summary["metrics"]["citation_validity"] == 1.0
