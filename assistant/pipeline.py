@@ -18,6 +18,8 @@ from assistant.settings import Settings
 from assistant.types import Answer, Filters, IngestReport, ScoredChunk
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
     from assistant.chat import ChatAnswerer
 
 AnswerMode = Literal["extractive", "chat"]
@@ -28,12 +30,17 @@ MAX_K = 50
 class Assistant:
     """Answers questions from one corpus. Models and the index load on first use and stay loaded."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, chat_model: BaseChatModel | None = None) -> None:
+        """chat_model: any LangChain chat model to answer with, instead of the one ASSISTANT_LLM names."""
         self.settings = settings or Settings()
         self.embeddings = SentenceEmbeddings(self.settings.embedding_model, self.settings.embed_batch_size)
         self.store = VectorStore(self.settings)
         self.search = HybridSearch(self.settings, self.embeddings, self.store)
         self._chat_answerer: ChatAnswerer | None = None
+        if chat_model is not None:
+            from assistant.chat import ChatAnswerer
+
+            self._chat_answerer = ChatAnswerer(chat_model)
         self._ingesting = threading.Lock()
 
     def ingest(self, progress: Progress | None = None) -> IngestReport:
@@ -77,7 +84,9 @@ class Assistant:
 
     @property
     def chat_model(self) -> str | None:
-        """The configured chat model ('provider:model'), or None when answers are extractive only."""
+        """The chat model's name ('provider:model'), or None when answers are extractive only."""
+        if self._chat_answerer is not None:
+            return self._chat_answerer.name
         return None if self.settings.llm == "extractive" else self.settings.llm
 
     def ask_stream(
@@ -113,10 +122,7 @@ class Assistant:
             sentence_vector = (self.embeddings.encode([query.question])[0] + query_vector) / 2
         selection = select(query, sentence_vector, passages, snapshot, self.settings.max_answer_sentences)
         abstained = not selection.sentences or selection.answerability < self.settings.abstain_below
-        if abstained:
-            text, citations = ABSTENTION_REPLY, ()
-        else:
-            text, citations = cite(selection.sentences)
+        text, citations = (ABSTENTION_REPLY, ()) if abstained else cite(selection.sentences)
         for piece in _pieces(text):
             yield piece
         timings = {"retrieve": (retrieved_at - started) * 1000, "answer": (time.perf_counter() - retrieved_at) * 1000}
