@@ -36,7 +36,27 @@ _EXPORTS = {
     "make_filters": "assistant.types",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ABSTENTION_REPLY",
+    "Answer",
+    "AnswerMode",
+    "Assistant",
+    "AssistantError",
+    "BackendError",
+    "ChunkInfo",
+    "Citation",
+    "CorpusError",
+    "CorpusRetriever",
+    "Document",
+    "Filters",
+    "IndexMissingError",
+    "IngestReport",
+    "ScoredChunk",
+    "SentenceEmbeddings",
+    "Settings",
+    "UsageError",
+    "make_filters",
+]
 
 if TYPE_CHECKING:
     from assistant.answer import ABSTENTION_REPLY

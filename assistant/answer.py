@@ -70,7 +70,9 @@ class Selection:
     signals: dict[str, float]  # what the abstention model saw
 
 
-def score_sentences(query: Query, query_vector: np.ndarray, passages: list[ScoredChunk], snapshot: Snapshot) -> list[Evidence]:
+def score_sentences(
+    query: Query, query_vector: np.ndarray, passages: list[ScoredChunk], snapshot: Snapshot
+) -> list[Evidence]:
     """Every sentence of the passages (each once, under its best-ranked passage), scored."""
     terms = query_terms(query.question)
     context_terms = [t for t in query_terms(query.context) if t.term not in {q.term for q in terms}]
@@ -145,7 +147,9 @@ def answerability(signals: dict[str, float], model: dict[str, float] | None = No
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-def select(query: Query, query_vector: np.ndarray, passages: list[ScoredChunk], snapshot: Snapshot, max_sentences: int) -> Selection:
+def select(
+    query: Query, query_vector: np.ndarray, passages: list[ScoredChunk], snapshot: Snapshot, max_sentences: int
+) -> Selection:
     """The sentences to answer with: the best one with the sentences it leans on or that carry it on,
     then others close to it in score that add something new."""
     candidates = score_sentences(query, query_vector, passages, snapshot)
@@ -160,7 +164,12 @@ def select(query: Query, query_vector: np.ndarray, passages: list[ScoredChunk], 
     if previous and _same_passage(previous, best) and _leans_back(best.text):
         group.insert(0, previous)  # "He also questions ..." needs the sentence that says who he is
     following = by_row.get(best.sentence + 1)
-    if following and _same_passage(best, following) and following.score >= best.score - 2 * ANSWER_MARGIN and _carries_on(best, following):
+    if (
+        following
+        and _same_passage(best, following)
+        and following.score >= best.score - 2 * ANSWER_MARGIN
+        and _carries_on(best, following)
+    ):
         group.append(following)
     chosen = group[:max_sentences]
     for candidate in ranked[1:]:
@@ -218,7 +227,18 @@ def cite(sentences: list[Evidence]) -> tuple[str, tuple[Citation, ...]]:
     for n, evidence in enumerate(sentences, start=1):
         chunk = evidence.passage.chunk
         citations.append(
-            Citation(n, chunk.doc_id, chunk.title, chunk.source, chunk.date, chunk.chunk_id, evidence.text, evidence.start, evidence.end, chunk.url)
+            Citation(
+                n,
+                chunk.doc_id,
+                chunk.title,
+                chunk.source,
+                chunk.date,
+                chunk.chunk_id,
+                evidence.text,
+                evidence.start,
+                evidence.end,
+                chunk.url,
+            )
         )
         parts.append(f"{evidence.text} [{n}]")
     return " ".join(parts), tuple(citations)

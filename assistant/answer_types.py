@@ -11,10 +11,25 @@ import re
 from assistant.lexical import normalise
 
 _TYPE_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("number", re.compile(r"\bhow (many|much|often|long|old|far|large|big)\b|\bwhat (number|percentage|share|proportion|amount)\b", re.I)),
+    (
+        "number",
+        re.compile(
+            r"\bhow (many|much|often|long|old|far|large|big)\b|\bwhat (number|percentage|share|proportion|amount)\b",
+            re.I,
+        ),
+    ),
     ("time", re.compile(r"\bwhen\b|\b(what|which) (year|date|day|month|time)\b", re.I)),
-    ("place", re.compile(r"\bwhere\b|\b(what|which) (city|country|town|region|place|state|nation|port|capital)\b", re.I)),
-    ("name", re.compile(r"^\s*(who|whom|whose)\b|\b(what|which) (person|party|company|group|team|band|organi[sz]ation|newspaper)\b", re.I)),
+    (
+        "place",
+        re.compile(r"\bwhere\b|\b(what|which) (city|country|town|region|place|state|nation|port|capital)\b", re.I),
+    ),
+    (
+        "name",
+        re.compile(
+            r"^\s*(who|whom|whose)\b|\b(what|which) (person|party|company|group|team|band|organi[sz]ation|newspaper)\b",
+            re.I,
+        ),
+    ),
 )
 _NUMBER_WORDS = (
     "one two three four five six seven eight nine ten eleven twelve dozen dozens twenty thirty forty fifty "
@@ -47,4 +62,6 @@ def has_type(sentence: str, kind: str | None, question: str) -> bool:
     if kind == "time":
         return bool(_TIME.search(sentence))
     asked = {normalise(word) for word in re.findall(r"\w+", question)}
-    return any(normalise(word.split("'")[0].split("’")[0]) not in asked for word in _CAPITALISED.findall(sentence.strip()))
+    return any(
+        normalise(word.split("'")[0].split("’")[0]) not in asked for word in _CAPITALISED.findall(sentence.strip())
+    )

@@ -47,9 +47,20 @@ class BaselinePipeline:
         best = spans[int(np.argmax(vectors @ self.embeddings.encode([question])[0]))]
         quote = top.text[best.start : best.end]
         citation = Citation(
-            1, top.doc_id, top.title, top.source, top.date, top.chunk_id, quote, top.start + best.start, top.start + best.end, top.url
+            1,
+            top.doc_id,
+            top.title,
+            top.source,
+            top.date,
+            top.chunk_id,
+            quote,
+            top.start + best.start,
+            top.start + best.end,
+            top.url,
         )
-        return Answer(question, f"{quote} [1]", (citation,), False, tuple(passages), _timings(started, retrieved_at), 1.0)
+        return Answer(
+            question, f"{quote} [1]", (citation,), False, tuple(passages), _timings(started, retrieved_at), 1.0
+        )
 
 
 def _chunk_info(text: str, metadata: dict[str, Any]) -> ChunkInfo:

@@ -74,7 +74,10 @@ class Catalog:
 
     def document_hashes(self) -> dict[str, tuple[str, str]]:
         """doc_id -> (source, doc_hash) of every document."""
-        return {doc_id: (source, h) for doc_id, source, h in self._db.execute("SELECT doc_id, source, doc_hash FROM documents")}
+        return {
+            doc_id: (source, h)
+            for doc_id, source, h in self._db.execute("SELECT doc_id, source, doc_hash FROM documents")
+        }
 
     def generation(self) -> int:
         row = self._db.execute("SELECT value FROM state WHERE key = 'generation'").fetchone()
@@ -99,12 +102,23 @@ class Catalog:
         self.delete_document(document.doc_id)
         self._db.execute(
             "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (document.doc_id, document.source, doc_hash, document.title, document.date,
-             json.dumps(list(document.tags)), document.url, document.text),
+            (
+                document.doc_id,
+                document.source,
+                doc_hash,
+                document.title,
+                document.date,
+                json.dumps(list(document.tags)),
+                document.url,
+                document.text,
+            ),
         )
         self._db.executemany(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
-            [(c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, _blob(v)) for c, v in zip(chunks, chunk_vectors, strict=True)],
+            [
+                (c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, _blob(v))
+                for c, v in zip(chunks, chunk_vectors, strict=True)
+            ],
         )
         self._db.executemany(
             "INSERT OR REPLACE INTO sentences VALUES (?, ?, ?, ?)",
@@ -135,14 +149,16 @@ class Catalog:
         """Chunks in document order, with their text, metadata and vector."""
         query = (
             'SELECT c.chunk_id, c.doc_id, c.start, c."end", c.vector, d.title, d.source, d.date, d.tags, d.url, '
-            "d.doc_hash, substr(d.text, c.start + 1, c.\"end\" - c.start) "
+            'd.doc_hash, substr(d.text, c.start + 1, c."end" - c.start) '
             "FROM chunks c JOIN documents d USING (doc_id)"
         )
         if chunk_ids is not None:
             for batch_start in range(0, len(chunk_ids), 500):
                 batch = chunk_ids[batch_start : batch_start + 500]
                 marks = ",".join("?" * len(batch))
-                yield from self._chunks(self._db.execute(f"{query} WHERE c.chunk_id IN ({marks}) ORDER BY c.doc_id, c.ordinal", batch))
+                yield from self._chunks(
+                    self._db.execute(f"{query} WHERE c.chunk_id IN ({marks}) ORDER BY c.doc_id, c.ordinal", batch)
+                )
         else:
             yield from self._chunks(self._db.execute(f"{query} ORDER BY c.doc_id, c.ordinal"))
 
@@ -154,7 +170,9 @@ class Catalog:
 
     def iter_sentences(self) -> Iterator[tuple[str, int, int, np.ndarray]]:
         """(doc_id, start, end, vector) of every sentence, in document order."""
-        for doc_id, start, end, vector in self._db.execute('SELECT doc_id, start, "end", vector FROM sentences ORDER BY doc_id, start'):
+        for doc_id, start, end, vector in self._db.execute(
+            'SELECT doc_id, start, "end", vector FROM sentences ORDER BY doc_id, start'
+        ):
             yield doc_id, start, end, np.frombuffer(vector, dtype=np.float32)
 
     def document_text(self, doc_id: str) -> str | None:

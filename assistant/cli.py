@@ -36,7 +36,10 @@ def cli(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the user gets one line; ASSISTANT_DEBUG=1 shows where it came from
         if os.environ.get("ASSISTANT_DEBUG"):
             raise
-        print(f"error: unexpected failure ({type(exc).__name__}: {exc}); rerun with ASSISTANT_DEBUG=1 to see where.", file=sys.stderr)
+        print(
+            f"error: unexpected failure ({type(exc).__name__}: {exc}); rerun with ASSISTANT_DEBUG=1 to see where.",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -85,13 +88,22 @@ def _parser() -> argparse.ArgumentParser:
     mcp.add_argument("--corpus", type=Path, help="corpus folder")
     mcp.set_defaults(run=_mcp)
 
-    evaluate = commands.add_parser("eval", help="measure retrieval, answers, citations and abstention on a question set")
+    evaluate = commands.add_parser(
+        "eval", help="measure retrieval, answers, citations and abstention on a question set"
+    )
     evaluate.add_argument("--questions", type=Path, required=True, help="question set (JSONL)")
     evaluate.add_argument("--corpus", type=Path, help="corpus folder the questions are about")
     evaluate.add_argument("--out", type=Path, help="folder for results (default: eval/results/<set>-<time>)")
     evaluate.add_argument("--compare", type=Path, help="results.json of an earlier run, to show deltas")
-    evaluate.add_argument("--min", action="append", default=[], metavar="METRIC=V", help="fail (exit 1) when a metric is below V")
-    evaluate.add_argument("--retriever", choices=["hybrid", "baseline"], default="hybrid", help="baseline: plain LangChain Chroma similarity search, top sentence as the answer")
+    evaluate.add_argument(
+        "--min", action="append", default=[], metavar="METRIC=V", help="fail (exit 1) when a metric is below V"
+    )
+    evaluate.add_argument(
+        "--retriever",
+        choices=["hybrid", "baseline"],
+        default="hybrid",
+        help="baseline: plain LangChain Chroma similarity search, top sentence as the answer",
+    )
     evaluate.add_argument("--k", type=int, help="passages retrieved a question")
     evaluate.set_defaults(run=_eval)
 
@@ -149,7 +161,13 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         print("\nSources:")
         for citation in answer.citations:
             dated = f", {citation.date}" if citation.date else ""
-            print(_wrap(f"[{citation.n}] {citation.title}{dated} ({citation.source}, characters {citation.start}-{citation.end})", "    "))
+            print(
+                _wrap(
+                    f"[{citation.n}] {citation.title}{dated} "
+                    f"({citation.source}, characters {citation.start}-{citation.end})",
+                    "    ",
+                )
+            )
     return 0
 
 

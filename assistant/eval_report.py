@@ -11,8 +11,27 @@ from assistant.errors import UsageError
 from assistant.eval_run import EvalRun
 
 # Metrics where a smaller number is better; deltas and the report say so.
-LOWER_IS_BETTER = ("false_abstention_rate", "answer_words", "retrieve_ms_p50", "retrieve_ms_p95", "answer_ms_p50", "answer_ms_p95")
-_PLOTTED_PREFIXES = ("hit@", "recall@", "mrr", "ndcg", "fact_recall", "answer_presence", "token_f1", "citation_", "evidence_", "abstention_", "false_abstention")
+LOWER_IS_BETTER = (
+    "false_abstention_rate",
+    "answer_words",
+    "retrieve_ms_p50",
+    "retrieve_ms_p95",
+    "answer_ms_p50",
+    "answer_ms_p95",
+)
+_PLOTTED_PREFIXES = (
+    "hit@",
+    "recall@",
+    "mrr",
+    "ndcg",
+    "fact_recall",
+    "answer_presence",
+    "token_f1",
+    "citation_",
+    "evidence_",
+    "abstention_",
+    "false_abstention",
+)
 
 
 def parse_minimums(items: list[str]) -> dict[str, float]:
@@ -34,7 +53,9 @@ def load_compared(path: Path) -> dict[str, Any]:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"Cannot read the run to compare with, '{path}' ({exc}); pass a results.json of an earlier eval.") from None
+        raise UsageError(
+            f"Cannot read the run to compare with, '{path}' ({exc}); pass a results.json of an earlier eval."
+        ) from None
     if not isinstance(record, dict) or "metrics" not in record:
         raise UsageError(f"'{path}' is not a results.json written by `assistant eval`.")
     return record
@@ -89,7 +110,8 @@ def _markdown(run: EvalRun, metrics: dict[str, float], compared: dict[str, Any] 
     header = "| metric | value |" + (" before | change |" if compared else "")
     rule = "|---|---:|" + ("---:|---:|" if compared else "")
     rows = [
-        f"| {name} | {_fmt(value)} |" + (f" {_fmt(before.get(name))} | {_delta(name, value, before.get(name))} |" if compared else "")
+        f"| {name} | {_fmt(value)} |"
+        + (f" {_fmt(before.get(name))} | {_delta(name, value, before.get(name))} |" if compared else "")
         for name, value in metrics.items()
     ]
     counts = run.counts()
@@ -112,7 +134,9 @@ def _markdown(run: EvalRun, metrics: dict[str, float], compared: dict[str, Any] 
         "## Questions to look at",
         "",
     ]
-    parts.extend(_misses(run) or ["None: every answerable question was answered with its facts, every other one declined."])
+    parts.extend(
+        _misses(run) or ["None: every answerable question was answered with its facts, every other one declined."]
+    )
     return "\n".join(parts) + "\n"
 
 
@@ -129,7 +153,10 @@ def _misses(run: EvalRun) -> list[str]:
             problem = "missed facts"
         if problem:
             shown = answer.text if len(answer.text) < 300 else answer.text[:300] + "..."
-            lines.append(f"- **{question.id}** ({problem}, confidence {answer.confidence:.2f}): {question.question}  \n  > {shown}")
+            lines.append(
+                f"- **{question.id}** ({problem}, confidence {answer.confidence:.2f}): "
+                f"{question.question}  \n  > {shown}"
+            )
     return lines
 
 
@@ -143,9 +170,21 @@ def _plot(metrics: dict[str, float], before: dict[str, float] | None, path: Path
     figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(names) + 2), 4.2))
     positions = list(range(len(names)))
     width = 0.4 if before else 0.7
-    axes.bar([p - (width / 2 if before else 0) for p in positions], [metrics[n] for n in names], width, label="this run", color="#2b6cb0")
+    axes.bar(
+        [p - (width / 2 if before else 0) for p in positions],
+        [metrics[n] for n in names],
+        width,
+        label="this run",
+        color="#2b6cb0",
+    )
     if before:
-        axes.bar([p + width / 2 for p in positions], [before.get(n, 0.0) for n in names], width, label="compared run", color="#a0aec0")
+        axes.bar(
+            [p + width / 2 for p in positions],
+            [before.get(n, 0.0) for n in names],
+            width,
+            label="compared run",
+            color="#a0aec0",
+        )
         axes.legend(loc="lower right")
     axes.set_xticks(positions)
     axes.set_xticklabels(names, rotation=45, ha="right", fontsize=8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,6 @@ from assistant.evaluation import (
     latency_percentiles,
     load_questions,
     retrieval_metrics,
-    timed,
 )
 from assistant.settings import Settings
 from assistant.types import Answer, ScoredChunk
@@ -51,7 +51,10 @@ class QuestionResult:
             **{key: value for key, value in self.answer.to_json().items() if key != "question"},
             "confidence": round(self.answer.confidence, 4),
             "signals": {name: round(value, 4) for name, value in self.answer.signals.items()},
-            "retrieved": [{"doc_id": r.chunk.doc_id, "chunk_id": r.chunk.chunk_id, "score": round(r.score, 6)} for r in self.ranked],
+            "retrieved": [
+                {"doc_id": r.chunk.doc_id, "chunk_id": r.chunk.chunk_id, "score": round(r.score, 6)}
+                for r in self.ranked
+            ],
             "metrics": {name: round(value, 4) for name, value in self.metrics.items()},
         }
 
@@ -68,7 +71,11 @@ class EvalRun:
             values = [r.metrics[name] for r in self.results if name in r.metrics]
             if values:
                 metrics[name] = sum(values) / len(values)
-        cited = [(r.metrics["citation_validity"], r.metrics["citations"]) for r in self.results if "citation_validity" in r.metrics]
+        cited = [
+            (r.metrics["citation_validity"], r.metrics["citations"])
+            for r in self.results
+            if "citation_validity" in r.metrics
+        ]
         if cited:  # over all citations, not over answers
             metrics["citation_validity"] = sum(v * n for v, n in cited) / sum(n for _, n in cited)
         unanswerable = [r for r in self.results if not r.question.answerable]
@@ -107,11 +114,17 @@ def evaluate(
     for question in questions:
         depth = RETRIEVAL_DEPTH if question.evidence else _CHUNKS_FOR_DOCUMENTS
         ranked = pipeline.retrieve(question.question, depth, question.history)
-        answer, answer_ms = timed(lambda q=question: pipeline.ask(q.question, q.history, k))
+        started = time.perf_counter()
+        answer = pipeline.ask(question.question, question.history, k)
+        answer_ms = (time.perf_counter() - started) * 1000
         metrics = {**retrieval_metrics(question, ranked), **answer_metrics(question, answer)}
         cited = citation_metrics(question, answer, texts, support)
         # A wrong answer to an unanswerable question still has citations to check, but no support to credit.
-        metrics.update(cited if question.answerable else {k: v for k, v in cited.items() if k in ("citation_validity", "citations")})
+        metrics.update(
+            cited
+            if question.answerable
+            else {k: v for k, v in cited.items() if k in ("citation_validity", "citations")}
+        )
         results.append(QuestionResult(question, answer, ranked, metrics, answer_ms))
         if progress:
             progress(1)
@@ -171,7 +184,11 @@ def run_eval_command(
     write_results(run, out, compared)
     echo(compare_table(run.aggregate(), compared, run.counts()))
     echo(f"\nWrote {out}/results.json, results.jsonl, report.md and metrics.png")
-    failures = [f"{name} = {run.aggregate().get(name, float('nan')):.3f} < {floor}" for name, floor in minimums.items() if not run.aggregate().get(name, -1.0) >= floor]
+    failures = [
+        f"{name} = {run.aggregate().get(name, float('nan')):.3f} < {floor}"
+        for name, floor in minimums.items()
+        if not run.aggregate().get(name, -1.0) >= floor
+    ]
     if failures:
         echo("Quality gate failed: " + "; ".join(failures))
         return 1
@@ -191,4 +208,3 @@ class _HybridPipeline:
     def ask(self, question: str, history: Any = None, k: int = 5) -> Answer:
         answer: Answer = self.assistant.ask(question, history=history, k=k)
         return answer
-

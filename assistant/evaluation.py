@@ -9,8 +9,7 @@ import json
 import math
 import re
 import string
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,7 +53,11 @@ def load_questions(path: Path) -> list[EvalQuestion]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{where} is not valid JSON ({exc.msg}).") from None
-        if not isinstance(record, dict) or not str(record.get("id", "")).strip() or not str(record.get("question", "")).strip():
+        if (
+            not isinstance(record, dict)
+            or not str(record.get("id", "")).strip()
+            or not str(record.get("question", "")).strip()
+        ):
             raise UsageError(f'{where} needs an "id" and a "question".')
         if str(record["id"]) in seen:
             raise UsageError(f'{where} repeats the id "{record["id"]}".')
@@ -69,9 +72,13 @@ def _question(record: dict[str, Any], where: str) -> EvalQuestion:
     known = {"id", "question", "history", "answerable", "answers", "key_facts", "evidence", "evidence_doc_ids"}
     try:
         history = [(str(user), str(reply)) for user, reply in record.get("history") or []]
-        key_facts = [[str(a) for a in (group if isinstance(group, list) else [group])] for group in record.get("key_facts") or []]
+        key_facts = [
+            [str(a) for a in (group if isinstance(group, list) else [group])] for group in record.get("key_facts") or []
+        ]
     except (TypeError, ValueError):
-        raise UsageError(f'{where}: "history" must be a list of [user, assistant] pairs and "key_facts" a list of lists.') from None
+        raise UsageError(
+            f'{where}: "history" must be a list of [user, assistant] pairs and "key_facts" a list of lists.'
+        ) from None
     answerable = record.get("answerable")
     return EvalQuestion(
         id=str(record["id"]),
@@ -155,7 +162,11 @@ def answer_metrics(question: EvalQuestion, answer: Answer) -> dict[str, float]:
         metrics["fact_recall"] = met / len(question.key_facts)
     if question.answers:
         normalised = normalise_answer(text)
-        metrics["answer_presence"] = 1.0 if any(normalise_answer(a) and f" {normalise_answer(a)} " in f" {normalised} " for a in question.answers) else 0.0
+        metrics["answer_presence"] = (
+            1.0
+            if any(normalise_answer(a) and f" {normalise_answer(a)} " in f" {normalised} " for a in question.answers)
+            else 0.0
+        )
         metrics["token_f1"] = max(token_f1(text, gold) for gold in question.answers)
     return metrics
 
@@ -191,7 +202,11 @@ def citation_metrics(question: EvalQuestion, answer: Answer, texts: _Texts, supp
     for citation in answer.citations:
         chunk = texts.chunk_text(citation.chunk_id) or ""
         document = texts.document_text(citation.doc_id) or ""
-        valid += int(bool(citation.quote) and citation.quote in chunk and document[citation.start : citation.end] == citation.quote)
+        valid += int(
+            bool(citation.quote)
+            and citation.quote in chunk
+            and document[citation.start : citation.end] == citation.quote
+        )
     metrics = {"citation_validity": valid / len(answer.citations), "citations": float(len(answer.citations))}
     quotes = {citation.n: citation.quote for citation in answer.citations}
     sentences = [s for s in re.split(r"(?<=\])\s+", answer.text.strip()) if s]
@@ -242,9 +257,3 @@ class IndexTexts:
 
     def document_text(self, doc_id: str) -> str | None:
         return self._catalog.document_text(doc_id)
-
-
-def timed(action: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
-    result = action()
-    return result, (time.perf_counter() - started) * 1000

@@ -138,12 +138,17 @@ def _plan(catalog: Catalog, files: list[CorpusFile], report: IngestReport) -> li
     return planned
 
 
-def _index_documents(catalog: Catalog, items: list[_Planned], settings: Settings, embeddings: SentenceEmbeddings) -> int:
+def _index_documents(
+    catalog: Catalog, items: list[_Planned], settings: Settings, embeddings: SentenceEmbeddings
+) -> int:
     """Chunk and embed a group of documents in one pass (fewer, fuller model batches); returns chunks added."""
     chunked = [chunk_document(item.document, settings.chunk_size, settings.chunk_overlap) for item in items]
     sentences = [split_sentences(item.document.text, max_chars=settings.chunk_size) for item in items]
     infos = [
-        [ChunkInfo(c.chunk_id, c.doc_id, c.text, c.start, c.end, d.title, d.source, d.date, d.tags, d.url) for c in chunks]
+        [
+            ChunkInfo(c.chunk_id, c.doc_id, c.text, c.start, c.end, d.title, d.source, d.date, d.tags, d.url)
+            for c in chunks
+        ]
         for chunks, d in zip(chunked, (item.document for item in items), strict=True)
     ]
     chunk_vectors = embeddings.encode([passage_text(info) for group in infos for info in group])

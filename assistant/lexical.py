@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -44,11 +45,11 @@ def normalise(word: str) -> str:
     """A word's index form: lower case, accents folded, stemmed."""
     folded = unicodedata.normalize("NFKD", word.lower())
     folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return _stemmer().stemWord(folded)  # type: ignore[no-any-return]
+    return str(_stemmer().stemWord(folded))
 
 
 @functools.cache
-def _stemmer() -> object:
+def _stemmer() -> Any:
     import snowballstemmer
 
     return snowballstemmer.stemmer("english")

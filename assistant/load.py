@@ -54,7 +54,9 @@ def load_file(file: CorpusFile) -> tuple[list[Document], list[LoadFailure]]:
     loader = _LOADERS.get(suffix)
     if loader is None:
         supported = ", ".join(SUPPORTED_SUFFIXES)
-        return [], [LoadFailure(file.relative, f"unsupported file type '{suffix or file.path.name}' (supported: {supported})")]
+        return [], [
+            LoadFailure(file.relative, f"unsupported file type '{suffix or file.path.name}' (supported: {supported})")
+        ]
     try:
         if file.path.stat().st_size > MAX_FILE_BYTES:
             raise _Unreadable(f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
@@ -138,7 +140,9 @@ def _first_line_title(text: str) -> str | None:
     return None
 
 
-def _document(file: CorpusFile, text: str, meta: dict[str, Any], title: str | None, doc_id: str | None = None) -> Document:
+def _document(
+    file: CorpusFile, text: str, meta: dict[str, Any], title: str | None, doc_id: str | None = None
+) -> Document:
     return Document(
         doc_id=doc_id or doc_id_for(file.relative),
         text=text,
@@ -186,7 +190,9 @@ def _load_html(file: CorpusFile) -> Document:
     title = (title_tag.get_text(" ", strip=True) if title_tag else "") or (
         heading.get_text(" ", strip=True) if heading else ""
     )
-    for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "head"]):
+    for tag in soup(
+        ["script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "head"]
+    ):
         tag.decompose()
     root = soup.find("article") or soup.find("main") or soup.body or soup
     for br in root.find_all("br"):
@@ -196,11 +202,11 @@ def _load_html(file: CorpusFile) -> Document:
         block.insert_after("\n\n")
     lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in root.get_text().split("\n")]
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    meta = {}
+    meta: dict[str, Any] = {}
     for name in ("date", "article:published_time", "pubdate"):
-        tag = soup.find("meta", attrs={"name": name}) or soup.find("meta", attrs={"property": name})
-        if tag and tag.get("content"):
-            meta["date"] = tag["content"]
+        found = soup.find("meta", attrs={"name": name}) or soup.find("meta", attrs={"property": name})
+        if found and found.get("content"):
+            meta["date"] = found["content"]
             break
     return _document(file, text, meta, title or None)
 
@@ -214,7 +220,7 @@ def _load_pdf(file: CorpusFile) -> Document:
         if reader.is_encrypted:
             raise _Unreadable("is an encrypted PDF; save an unencrypted copy")
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        info = reader.metadata or {}
+        info: dict[str, Any] = dict(reader.metadata or {})
     except PdfReadError as exc:
         raise _Unreadable(f"is not a readable PDF ({exc})") from exc
     text = "\n\n".join(page for page in pages if page)
@@ -257,7 +263,6 @@ def _load_jsonl(file: CorpusFile) -> _Loaded:
         text = record["text"].replace("\r\n", "\n")
         documents.append(_document(file, text, record, _first_line_title(text), doc_id=doc_id))
     return documents, failures
-
 
 
 def _one(load: Callable[[CorpusFile], Document]) -> Callable[[CorpusFile], _Loaded]:

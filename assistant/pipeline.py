@@ -106,7 +106,9 @@ class Assistant:
         query = make_query(_checked(question), history)
         k = self._k(k)
         if mode == "chat" and self.chat_model is None:
-            raise UsageError("No chat model is configured; set ASSISTANT_LLM (e.g. ollama:llama3.2) or use extractive answers.")
+            raise UsageError(
+                "No chat model is configured; set ASSISTANT_LLM (e.g. ollama:llama3.2) or use extractive answers."
+            )
         use_chat = mode == "chat" or (mode is None and self.chat_model is not None)
         snapshot = self.search.snapshot
         query_vector = self.search.embed_query(query)
@@ -123,12 +125,15 @@ class Assistant:
         selection = select(query, sentence_vector, passages, snapshot, self.settings.max_answer_sentences)
         abstained = not selection.sentences or selection.answerability < self.settings.abstain_below
         text, citations = (ABSTENTION_REPLY, ()) if abstained else cite(selection.sentences)
-        for piece in _pieces(text):
-            yield piece
+        yield from _pieces(text)
         timings = {"retrieve": (retrieved_at - started) * 1000, "answer": (time.perf_counter() - retrieved_at) * 1000}
-        yield Answer(question, text, citations, abstained, tuple(passages), timings, selection.answerability, selection.signals)
+        yield Answer(
+            question, text, citations, abstained, tuple(passages), timings, selection.answerability, selection.signals
+        )
 
-    def _chat(self, question: str, query: Query, passages: list[ScoredChunk], started: float, retrieved_at: float) -> Iterator[str | Answer]:
+    def _chat(
+        self, question: str, query: Query, passages: list[ScoredChunk], started: float, retrieved_at: float
+    ) -> Iterator[str | Answer]:
         from assistant.chat import ChatAnswerer
 
         if self._chat_answerer is None:

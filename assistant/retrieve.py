@@ -22,7 +22,9 @@ from assistant.types import ChunkInfo, Filters, ScoredChunk
 CONTEXT_WEIGHT = 0.3  # words carried over from earlier turns count less than the question's own
 
 _FOLLOW_UP_START = re.compile(r"^\s*(and|but|also|so|then|what about|how about|and what about)\b", re.IGNORECASE)
-_ANAPHORA = re.compile(r"\b(he|she|it|its|they|them|their|theirs|his|her|this|that|these|those|there|the same)\b", re.IGNORECASE)
+_ANAPHORA = re.compile(
+    r"\b(he|she|it|its|they|them|their|theirs|his|her|this|that|these|those|there|the same)\b", re.IGNORECASE
+)
 
 History = list[tuple[str, str]]  # earlier turns as (user, assistant), oldest first
 
@@ -58,7 +60,9 @@ def make_query(question: str, history: History | None = None) -> Query:
 class HybridSearch:
     """Ranks the chunks of one index for a query; loads the snapshot once and reloads it after an ingest."""
 
-    def __init__(self, settings: Settings, embeddings: SentenceEmbeddings | None = None, store: VectorStore | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embeddings: SentenceEmbeddings | None = None, store: VectorStore | None = None
+    ) -> None:
         self.settings = settings
         self.embeddings = embeddings or SentenceEmbeddings(settings.embedding_model, settings.embed_batch_size)
         self.store = store or VectorStore(settings)
@@ -136,7 +140,6 @@ def _filter_mask(chunks: list[ChunkInfo], filters: Filters) -> np.ndarray:
     )
 
 
-
 class CorpusRetriever(BaseRetriever):
     """The hybrid retriever as a LangChain retriever: Documents with the chunk's metadata and scores.
 
@@ -156,5 +159,7 @@ class CorpusRetriever(BaseRetriever):
 def to_langchain(result: ScoredChunk) -> LCDocument:
     """A retrieved chunk as a LangChain Document: its text, and its metadata with rank and scores."""
     metadata = result.chunk.metadata()
-    metadata.update(score=result.score, rank=result.rank, dense_rank=result.dense_rank, lexical_rank=result.lexical_rank)
+    metadata.update(
+        score=result.score, rank=result.rank, dense_rank=result.dense_rank, lexical_rank=result.lexical_rank
+    )
     return LCDocument(page_content=result.chunk.text, metadata=metadata, id=result.chunk.chunk_id)

@@ -85,7 +85,6 @@ class ScoredChunk:
     dense_rank: int | None = None
     lexical_rank: int | None = None
 
-
     def to_json(self) -> dict[str, Any]:
         """The chunk as `assistant retrieve --json` prints it: rank, score, text and metadata."""
         return {

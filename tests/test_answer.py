@@ -46,7 +46,11 @@ def test_a_question_the_corpus_does_not_answer_is_declined(bundled: Assistant) -
 
 @pytest.mark.parametrize(
     "question",
-    ["What is the weather in Paris tomorrow?", "Who won the 2022 football World Cup?", "How many tanks does Poland have?"],
+    [
+        "What is the weather in Paris tomorrow?",
+        "Who won the 2022 football World Cup?",
+        "How many tanks does Poland have?",
+    ],
 )
 def test_off_topic_questions_are_declined(bundled: Assistant, question: str) -> None:
     assert bundled.ask(question).abstained

@@ -100,6 +100,8 @@ def test_errors_are_one_line_on_stderr_with_a_nonzero_exit(
 
 def test_console_script_runs_from_the_shell(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "assistant"
-    result = subprocess.run([str(script), "ask", "--corpus", str(tmp_path), "Anything?"], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(script), "ask", "--corpus", str(tmp_path), "Anything?"], capture_output=True, text=True
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "run `assistant ingest` first" in result.stderr

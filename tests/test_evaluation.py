@@ -48,7 +48,9 @@ def test_retrieval_metrics_against_documents_count_each_document_once() -> None:
 
 
 def test_answer_metrics_normalise_and_score_abstention_as_zero() -> None:
-    question = EvalQuestion("q", "?", answers=["The Istanbul talks"], key_facts=[["prisoner exchanges", "swaps"], ["Istanbul"]])
+    question = EvalQuestion(
+        "q", "?", answers=["The Istanbul talks"], key_facts=[["prisoner exchanges", "swaps"], ["Istanbul"]]
+    )
     answer = Answer("?", "Talks in Istanbul led to prisoner swaps. [1]", (), False)
     metrics = answer_metrics(question, answer)
     assert metrics["fact_recall"] == 1.0
@@ -102,13 +104,19 @@ def test_question_sets_are_validated_with_line_numbers(tmp_path: Path) -> None:
 def small_set(tmp_path: Path) -> Path:
     """A few questions from eval/questions.jsonl: answerable, a follow-up, and unanswerable ones."""
     wanted = {"direct-preconditions", "direct-talks-venue", "follow-ukraine-wants", "none-china", "none-weather"}
-    lines = [line for line in Path("eval/questions.jsonl").read_text(encoding="utf-8").splitlines() if json.loads(line)["id"] in wanted]
+    lines = [
+        line
+        for line in Path("eval/questions.jsonl").read_text(encoding="utf-8").splitlines()
+        if json.loads(line)["id"] in wanted
+    ]
     path = tmp_path / "small.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
-def test_eval_command_writes_results_report_and_plot(small_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_command_writes_results_report_and_plot(
+    small_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run1"
     assert cli(["eval", "--questions", str(small_set), "--corpus", str(BUNDLED_CORPUS), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -117,7 +125,9 @@ def test_eval_command_writes_results_report_and_plot(small_set: Path, tmp_path: 
     assert summary["counts"] == {"questions": 5, "answerable": 3, "unanswerable": 2, "abstained": 2}
     assert summary["metrics"]["abstention_accuracy"] == 1.0 and summary["metrics"]["citation_validity"] == 1.0
     records = [json.loads(line) for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert {"id", "question", "answer", "abstained", "citations", "timings_ms", "retrieved", "metrics"} <= set(records[0])
+    assert {"id", "question", "answer", "abstained", "citations", "timings_ms", "retrieved", "metrics"} <= set(
+        records[0]
+    )
     assert {"doc_id", "chunk_id", "score"} == set(records[0]["retrieved"][0])
     assert (out / "report.md").read_text(encoding="utf-8").startswith("# Evaluation")
     assert (out / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -136,9 +146,21 @@ def test_eval_compare_and_quality_gate(small_set: Path, tmp_path: Path, capsys: 
     assert "METRIC=VALUE" in capsys.readouterr().err
 
 
-def test_baseline_pipeline_answers_with_the_top_sentence(small_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_baseline_pipeline_answers_with_the_top_sentence(
+    small_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "baseline"
-    argv = ["eval", "--questions", str(small_set), "--corpus", str(BUNDLED_CORPUS), "--out", str(out), "--retriever", "baseline"]
+    argv = [
+        "eval",
+        "--questions",
+        str(small_set),
+        "--corpus",
+        str(BUNDLED_CORPUS),
+        "--out",
+        str(out),
+        "--retriever",
+        "baseline",
+    ]
     assert cli(argv) == 0
     summary = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert summary["retriever"] == "baseline"

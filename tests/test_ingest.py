@@ -131,5 +131,8 @@ def test_vector_shaping_settings_name_a_separate_index(tmp_path: Path) -> None:
     base = Settings(corpus_dir=tmp_path, index_dir=tmp_path / "ix")
     assert base.index_name() == Settings(corpus_dir=tmp_path, index_dir=tmp_path / "ix").index_name()
     assert base.index_name() != Settings(corpus_dir=tmp_path, index_dir=tmp_path / "ix", chunk_size=500).index_name()
-    assert base.index_name() != Settings(corpus_dir=tmp_path, index_dir=tmp_path / "ix", embedding_model="other").index_name()
+    assert (
+        base.index_name()
+        != Settings(corpus_dir=tmp_path, index_dir=tmp_path / "ix", embedding_model="other").index_name()
+    )
     assert base.index_name() != Settings(corpus_dir=tmp_path / "other", index_dir=tmp_path / "ix").index_name()

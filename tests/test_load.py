@@ -15,7 +15,8 @@ def minimal_pdf(text: str, title: str = "") -> bytes:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         info.encode(),
@@ -78,7 +79,15 @@ def test_pdf_loader_reads_text_and_title(tmp_path: Path) -> None:
 
 def test_jsonl_loader_makes_one_document_a_line_and_reports_bad_lines(tmp_path: Path) -> None:
     lines = [
-        json.dumps({"id": "a1", "title": "First", "text": "Kyiv said talks would resume.", "date": "2025-05-02", "tags": ["talks"]}),
+        json.dumps(
+            {
+                "id": "a1",
+                "title": "First",
+                "text": "Kyiv said talks would resume.",
+                "date": "2025-05-02",
+                "tags": ["talks"],
+            }
+        ),
         "{not json",
         json.dumps({"id": "a2", "text": "Moscow denied the report."}),
         json.dumps({"id": "a3", "title": "No text"}),

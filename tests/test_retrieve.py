@@ -50,7 +50,10 @@ def test_results_carry_metadata_and_are_ranked(dated_corpus: Assistant) -> None:
         (make_filters(date_from="2025-06-01"), {"2025-06-20-drone-attack"}),
         (make_filters(date_to="2025-05-01"), {"2025-03-10-grain-deal"}),
         (make_filters(tags=["diplomacy"]), {"2025-03-10-grain-deal"}),
-        (make_filters(date_from="2025-01-01", date_to="2025-12-31", tags=["war-and-conflicts"]), {"2025-06-20-drone-attack"}),
+        (
+            make_filters(date_from="2025-01-01", date_to="2025-12-31", tags=["war-and-conflicts"]),
+            {"2025-06-20-drone-attack"},
+        ),
     ],
 )
 def test_filters_restrict_both_rankers(dated_corpus: Assistant, filters: object, expected: set[str]) -> None:
