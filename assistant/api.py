@@ -1,27 +1,238 @@
-"""The REST API (FastAPI): served beside the web chat by `assistant serve`, alone by `assistant api`."""
+"""The REST API (FastAPI): served beside the web chat by `assistant serve`, alone by `assistant api`.
+
+Routes live under /v1 (and /health), so the web chat can be mounted at "/" on the same app. Every
+error is a JSON body `{"error": {"type", "message"}}` with a status code, never a traceback.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+import ipaddress
+import itertools
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
+from assistant.api_schema import (
+    ERRORS,
+    SSE_DOC,
+    UPLOAD_SCHEMA,
+    AskRequest,
+    AskResponse,
+    DocumentRequest,
+    DocumentResponse,
+    RetrieveRequest,
+    RetrieveResponse,
+)
+from assistant.errors import AssistantError, BackendError, CorpusError, IndexMissingError, UsageError
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
+from assistant.types import Answer
+
+# Who is at fault decides the status: the caller (4xx) or a service we depend on (503).
+_STATUS: dict[type[AssistantError], int] = {
+    UsageError: 400,
+    IndexMissingError: 409,
+    CorpusError: 409,
+    BackendError: 503,
+}
+# Module level: FastAPI resolves the string annotations of dependencies in the module's namespace.
+_BEARER = HTTPBearer(auto_error=False, description="The server's ASSISTANT_API_KEY.")
 
 
 def create_app(assistant: Assistant) -> FastAPI:
-    """The API application for one assistant."""
-    app = FastAPI(title="Conflict-corpus assistant", version="0.1.0")
+    """The API application for one assistant; /v1 requires `Authorization: Bearer` when settings.api_key is set."""
+    app = FastAPI(
+        title="Conflict-corpus assistant",
+        version="0.1.0",
+        description="Answers from a news corpus alone, with a citation on every claim.",
+    )
+    _add_error_handlers(app)
+    v1 = APIRouter(
+        prefix="/v1",
+        dependencies=[Depends(_key_check(assistant.settings.api_key))] if assistant.settings.api_key else [],
+    )
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "collection": assistant.settings.index_name()}
+        try:
+            chunks: int | None = len(assistant.search.snapshot.chunks)
+        except IndexMissingError:
+            chunks = None
+        store = "chroma-server" if assistant.settings.chroma_url else "embedded"
+        return {"status": "ok", "collection": assistant.settings.index_name(), "chunks": chunks, "vector_store": store}
 
+    @v1.post("/retrieve", response_model=RetrieveResponse, responses=ERRORS)
+    def retrieve(body: RetrieveRequest) -> JSONResponse:
+        """The k best chunks for a query, best first, with scores and metadata."""
+        results = assistant.retrieve(body.query, k=body.k, filters=body.filters(), history=body.history)
+        return JSONResponse({"query": body.query, "results": [result.to_json() for result in results]})
+
+    @v1.post("/ask", response_model=AskResponse, responses={**ERRORS, 200: {"content": SSE_DOC}})
+    def ask(body: AskRequest, request: Request) -> Response:
+        """Answer a question with citations, or abstain; streamed as server-sent events when asked."""
+        args = (body.question, body.history, body.k, body.filters(), body.mode)
+        if not (body.stream or "text/event-stream" in request.headers.get("accept", "")):
+            return JSONResponse(assistant.ask(*args).to_json())
+        events = assistant.ask_stream(*args)
+        first = next(events)  # bad input or a missing index raise here, before any byte: a proper status code
+        return StreamingResponse(
+            _sse(itertools.chain([first], events)),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @v1.post(
+        "/documents",
+        status_code=201,
+        response_model=DocumentResponse,
+        responses=ERRORS,
+        openapi_extra={"requestBody": UPLOAD_SCHEMA},
+    )
+    async def add_document(request: Request) -> JSONResponse:
+        """Add a document (multipart field `file`, or JSON {filename, content}) and index it at once."""
+        filename, data = await _upload(request, assistant.settings)
+        doc_ids, report = await run_in_threadpool(assistant.add_document, filename, data)
+        return JSONResponse(
+            {"doc_ids": doc_ids, "chunks_added": report.chunks_added, "ingest": report.to_json()}, status_code=201
+        )
+
+    app.include_router(v1)
     return app
 
 
+def _key_check(api_key: str) -> Any:
+    def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
+        if credentials is None:
+            raise _Unauthorized("This server requires an API key: send the header `Authorization: Bearer <key>`.")
+        if not secrets.compare_digest(credentials.credentials.encode(), api_key.encode()):
+            raise _Unauthorized("The API key is wrong: send the key the server was started with (ASSISTANT_API_KEY).")
+
+    return check
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+async def _upload(request: Request, settings: Settings) -> tuple[str, bytes]:
+    """The uploaded file's name and bytes, from a multipart form or a JSON body."""
+    limit = int(settings.max_upload_mb * 1024 * 1024)
+    if int(request.headers.get("content-length") or 0) > limit * 4 // 3 + 65536:  # room for base64 and form framing
+        raise UsageError(f"The upload is larger than the limit of {settings.max_upload_mb:g} MB.")
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=5)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise UsageError("Send the document in a multipart form field named 'file'.")
+        return upload.filename or "", await upload.read()
+    if kind.startswith("application/json"):
+        try:
+            body = DocumentRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        if body.encoding == "text":
+            return body.filename, body.content.encode()
+        try:
+            return body.filename, base64.b64decode(body.content, validate=True)
+        except binascii.Error:
+            raise UsageError(
+                "content is not valid base64; encode the file's bytes as base64 or send it as text."
+            ) from None
+    raise UsageError("Send the document as multipart/form-data (field 'file') or as JSON {filename, content}.")
+
+
+def _sse(events: Iterator[str | Answer]) -> Iterator[str]:
+    try:
+        for event in events:
+            if isinstance(event, Answer):
+                yield _event("answer", event.to_json())
+            else:
+                yield _event("delta", {"text": event})
+    except AssistantError as exc:
+        yield _event("error", _body(type(exc).__name__, str(exc)))
+    except Exception as exc:  # the stream has started: the status is sent, so the failure goes in an event
+        yield _event("error", _body("InternalError", f"unexpected failure ({type(exc).__name__})"))
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _body(kind: str, message: str) -> dict[str, Any]:
+    return {"error": {"type": kind, "message": message}}
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def assistant_error(request: Request, exc: Exception) -> JSONResponse:
+        status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 500)
+        return JSONResponse(_body(type(exc).__name__, str(exc)), status_code=status)
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = [
+            {"field": ".".join(str(part) for part in error["loc"] if part != "body") or "body", "problem": error["msg"]}
+            for error in exc.errors()
+        ]
+        message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        body = _body("ValidationError", f"Invalid request: {message}.")
+        return JSONResponse({"error": {**body["error"], "details": problems}}, status_code=422)
+
+    async def unauthorized(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            _body("AuthenticationError", str(exc)), status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return JSONResponse(_body("HTTPError", str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        message = f"Unexpected failure ({type(exc).__name__}); see the server log."
+        return JSONResponse(_body("InternalError", message), status_code=500)
+
+    app.add_exception_handler(AssistantError, assistant_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(_Unauthorized, unauthorized)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings, host: str) -> None:
+    """Refuse to listen beyond loopback without an API key (used by `assistant api` and `assistant serve`)."""
+    if not settings.api_key and not is_loopback(host):
+        raise UsageError(
+            f"Refusing to listen on {host} without an API key: anyone who reaches it could query and change "
+            "the corpus. Set ASSISTANT_API_KEY to a secret (clients send `Authorization: Bearer <key>`), "
+            "or listen on 127.0.0.1."
+        )
+
+
 def run_api(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the REST API with uvicorn until interrupted."""
+    check_exposure(settings, host)
     import uvicorn
 
     uvicorn.run(create_app(Assistant(settings)), host=host, port=port)

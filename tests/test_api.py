@@ -1,0 +1,235 @@
+"""The REST API through real HTTP: `assistant api` on a free loopback port, over a copy of the bundled corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from assistant.cli import cli
+from assistant.pipeline import Assistant
+from assistant.settings import Settings
+
+from .conftest import BUNDLED_CORPUS
+from .servers import ASSISTANT, assistant_api, free_port
+
+pytestmark = pytest.mark.server
+KEY = "test-key-1234"
+QUESTION = "What are Russia's preconditions?"
+DOC = "news/2025-07-01-un-appeal"
+
+
+@dataclass
+class Api:
+    client: httpx.Client  # sends the API key
+    url: str
+    corpus: Path
+    index: Path
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """`assistant api` with an API key, over an ingested, writable copy of the bundled corpus."""
+    root = tmp_path_factory.mktemp("api")
+    corpus, index = root / "corpus", root / "index"
+    shutil.copytree(BUNDLED_CORPUS, corpus)
+    Assistant(Settings(corpus_dir=corpus, index_dir=index)).ingest()
+    port = free_port()
+    env = {"ASSISTANT_CORPUS_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(index), "ASSISTANT_API_KEY": KEY}
+    server = assistant_api(port, root / "api.log", env).start()
+    url = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120) as client:
+        yield Api(client, url, corpus, index)
+    server.stop()
+
+
+def _error(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["type"] and error["message"] and "Traceback" not in response.text
+    return error
+
+
+def test_health_and_the_openapi_schema(api: Api) -> None:
+    health = httpx.get(f"{api.url}/health").json()  # no key needed
+    assert health == {"status": "ok", "collection": health["collection"], "chunks": 5, "vector_store": "embedded"}
+    schema = httpx.get(f"{api.url}/openapi.json").json()
+    assert {"/health", "/v1/retrieve", "/v1/ask", "/v1/documents"} <= set(schema["paths"])
+    assert schema["components"]["schemas"]["AskRequest"]["properties"]["question"]["maxLength"] == 2000
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_retrieve_returns_the_records_of_retrieve_json(api: Api) -> None:
+    response = api.client.post("/v1/retrieve", json={"query": QUESTION, "k": 3})
+    assert response.status_code == 200, response.text
+    local = Assistant(Settings(corpus_dir=api.corpus, index_dir=api.index)).retrieve(QUESTION, k=3)
+    assert response.json() == {"query": QUESTION, "results": [chunk.to_json() for chunk in local]}
+
+
+@pytest.mark.parametrize(
+    ("filters", "hits"),
+    [
+        ({"doc_ids": [DOC]}, 2),
+        ({"doc_ids": ["news/other"]}, 0),
+        ({"date_from": "2025-07-01", "date_to": "2025-07-31"}, 2),
+        ({"date_to": "2025-06-30"}, 0),
+        ({"tags": ["politics"]}, 2),
+        ({"tags": ["sports"]}, 0),
+    ],
+)
+def test_retrieve_filters_by_document_date_and_tag(api: Api, filters: dict[str, Any], hits: int) -> None:
+    response = api.client.post("/v1/retrieve", json={"query": QUESTION, "k": 2, **filters})
+    assert len(response.json()["results"]) == hits
+
+
+def test_ask_matches_ask_json(api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    response = api.client.post("/v1/ask", json={"question": QUESTION})
+    assert response.status_code == 200, response.text
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(api.index))
+    assert cli(["ask", "--corpus", str(api.corpus), "--json", QUESTION]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    answer = response.json()
+    assert answer["abstained"] is False and answer["citations"][0]["doc_id"] == DOC
+    assert {**answer, "timings_ms": None} == {**printed, "timings_ms": None}
+    assert set(answer["timings_ms"]) == {"retrieve", "answer"}
+
+
+def _events(response: httpx.Response) -> list[tuple[str, Any]]:
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = []
+    for block in response.text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+@pytest.mark.parametrize("how", ["body", "accept"])
+def test_ask_streams_server_sent_events(api: Api, how: str) -> None:
+    body: dict[str, Any] = {"question": QUESTION, "k": 3}
+    headers = {"Accept": "text/event-stream"} if how == "accept" else {}
+    if how == "body":
+        body["stream"] = True
+    events = _events(api.client.post("/v1/ask", json=body, headers=headers))
+    *deltas, (last, answer) = events
+    assert len(deltas) > 1 and {name for name, _ in deltas} == {"delta"}
+    assert last == "answer" and "".join(data["text"] for _, data in deltas) == answer["answer"]
+    plain = api.client.post("/v1/ask", json={"question": QUESTION, "k": 3}).json()
+    assert {**answer, "timings_ms": None} == {**plain, "timings_ms": None}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "fragment"),
+    [
+        ("/v1/ask", {}, "question: Field required"),
+        ("/v1/retrieve", {"k": 3}, "query: Field required"),
+        ("/v1/ask", {"question": QUESTION, "k": 0}, "k: Input should be greater than or equal to 1"),
+        ("/v1/retrieve", {"query": QUESTION, "k": 51}, "k: Input should be less than or equal to 50"),
+        ("/v1/ask", {"question": "x" * 2001}, "question: String should have at most 2000 characters"),
+        ("/v1/ask", {"question": "   "}, "question: String should have at least 1 character"),
+        ("/v1/ask", {"question": QUESTION, "date_from": "July"}, "'July' is not a date; write it as YYYY-MM-DD"),
+        ("/v1/ask", {"question": QUESTION, "date_from": "2025-08-01", "date_to": "2025-07-01"}, "after the end date"),
+        ("/v1/ask", {"question": QUESTION, "topk": 3}, "topk: Extra inputs are not permitted"),
+    ],
+)
+def test_bad_requests_are_422_with_the_field_and_the_problem(api: Api, path: str, body: Any, fragment: str) -> None:
+    error = _error(api.client.post(path, json=body), 422)
+    assert error["type"] == "ValidationError" and fragment in error["message"]
+
+
+def test_a_body_that_is_not_json_is_422(api: Api) -> None:
+    response = api.client.post("/v1/ask", content=b"question=hi", headers={"Content-Type": "application/json"})
+    assert "JSON decode error" in _error(response, 422)["message"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "fragment"),
+    [
+        ({}, "requires an API key"),
+        ({"Authorization": "Bearer wrong"}, "key is wrong"),
+        ({"Authorization": KEY}, "requires"),
+    ],
+)
+def test_v1_needs_the_api_key(api: Api, headers: dict[str, str], fragment: str) -> None:
+    response = httpx.post(f"{api.url}/v1/retrieve", json={"query": QUESTION}, headers=headers)
+    error = _error(response, 401)
+    assert error["type"] == "AuthenticationError" and fragment in error["message"]
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_adding_a_document_by_upload_and_by_json(api: Api) -> None:
+    text = b"Drone strike on Kharkiv\n\nA drone strike hit a power station in Kharkiv on Tuesday, officials said."
+    response = api.client.post("/v1/documents", files={"file": ("kharkiv strike.txt", text, "text/plain")})
+    assert response.status_code == 201, response.text
+    added = response.json()
+    assert added["doc_ids"] == ["uploads/kharkiv-strike"] and added["chunks_added"] == 1
+    assert added["ingest"]["documents"]["added"] == 1
+    assert (api.corpus / "uploads" / "kharkiv-strike.txt").read_bytes() == text
+    found = api.client.post(
+        "/v1/retrieve", json={"query": "Kharkiv power station", "doc_ids": ["uploads/kharkiv-strike"]}
+    )
+    assert found.json()["results"][0]["title"] == "Drone strike on Kharkiv"
+
+    note = {
+        "filename": "odesa.md",
+        "content": "---\ntitle: Odesa port\ndate: 2025-07-02\n---\nThe port of Odesa reopened.",
+    }
+    response = api.client.post("/v1/documents", json=note)
+    assert response.status_code == 201, response.text
+    assert response.json()["doc_ids"] == ["uploads/odesa"]
+    found = api.client.post("/v1/retrieve", json={"query": "Odesa port", "date_from": "2025-07-02"}).json()["results"]
+    assert [r["doc_id"] for r in found] == ["uploads/odesa"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "fragment"),
+    [
+        ({"files": {"file": ("tool.exe", b"MZ", "application/octet-stream")}}, 400, "not a supported type"),
+        ({"files": {"other": ("a.txt", b"text", "text/plain")}}, 400, "field named 'file'"),
+        ({"json": {"filename": "a.txt"}}, 422, "content: Field required"),
+        ({"json": {"filename": "a.pdf", "content": "%%%", "encoding": "base64"}}, 400, "not valid base64"),
+        ({"content": b"plain", "headers": {"Content-Type": "text/plain"}}, 400, "multipart/form-data"),
+    ],
+)
+def test_bad_uploads_are_refused_and_write_nothing(
+    api: Api, kwargs: dict[str, Any], status: int, fragment: str
+) -> None:
+    before = sorted(api.corpus.rglob("*"))
+    assert fragment in _error(api.client.post("/v1/documents", **kwargs), status)["message"]
+    assert sorted(api.corpus.rglob("*")) == before
+
+
+def test_without_an_index_ask_is_409_and_says_to_ingest(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"ASSISTANT_CORPUS_DIR": str(tmp_path / "corpus"), "ASSISTANT_INDEX_DIR": str(tmp_path / "index")}
+    server = assistant_api(port, tmp_path / "api.log", env).start()
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["chunks"] is None
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/ask", json={"question": QUESTION})  # no key set: none needed
+        error = _error(response, 409)
+        assert (error["type"], error["message"]) == (
+            "IndexMissingError",
+            "No index for this corpus yet; run `assistant ingest` first.",
+        )
+    finally:
+        server.stop()
+
+
+def test_listening_beyond_loopback_without_a_key_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [ASSISTANT, "api", "--host", "0.0.0.0", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={name: value for name, value in os.environ.items() if not name.startswith("ASSISTANT_")},  # no key
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: Refusing to listen on 0.0.0.0 without an API key")
+    assert "ASSISTANT_API_KEY" in result.stderr and result.stderr.count("\n") == 1

@@ -1,0 +1,202 @@
+"""Chroma server mode against a real `chroma run` on loopback: the same results as the embedded store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import chromadb
+import httpx
+import numpy as np
+import pytest
+
+from assistant.cli import cli
+from assistant.errors import BackendError, IndexMissingError
+from assistant.pipeline import Assistant
+from assistant.settings import Settings
+from assistant.snapshot import open_snapshot
+from assistant.types import Filters, make_filters
+
+from .conftest import BUNDLED_CORPUS, DATA
+from .servers import ServerProcess, assistant_api, chroma_server, free_port
+
+pytestmark = pytest.mark.server
+QUESTION = "What are Russia's preconditions?"
+QUERIES: list[tuple[str, Filters | None]] = [
+    (QUESTION, None),
+    ("drone attack on the port", None),
+    ("grain talks Istanbul", make_filters(tags=["diplomacy"])),
+    ("attack", make_filters(date_from="2025-06-01", date_to="2025-07-31")),
+    ("ceasefire", make_filters(doc_ids=["news/2025-07-01-un-appeal", "undated-profile"])),
+]
+
+
+@pytest.fixture(scope="module")
+def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a `chroma run` server shared by this module's tests; each test has its own collection."""
+    root = tmp_path_factory.mktemp("chroma")
+    port = free_port()
+    server = chroma_server(root / "data", port, root / "chroma.log").start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A writable corpus: tests/data/dated (dates, tags, one undated) plus the bundled news document."""
+    target = tmp_path / "corpus"
+    shutil.copytree(DATA / "dated", target)
+    shutil.copytree(BUNDLED_CORPUS / "news", target / "news")
+    return target
+
+
+def _pair(corpus: Path, root: Path, url: str) -> tuple[Assistant, Assistant]:
+    """An assistant on the embedded store and one on the Chroma server, over the same corpus."""
+    embedded = Assistant(Settings(corpus_dir=corpus, index_dir=root / "embedded"))
+    server = Assistant(Settings(corpus_dir=corpus, index_dir=root / "server", chroma_url=url))
+    return embedded, server
+
+
+def _ranked(assistant: Assistant, query: str, filters: Filters | None = None) -> list[tuple[str, float, int | None]]:
+    return [(r.chunk.chunk_id, r.score, r.dense_rank) for r in assistant.retrieve(query, k=5, filters=filters)]
+
+
+def _same_everywhere(embedded: Assistant, server: Assistant) -> None:
+    for query, filters in QUERIES:
+        expected = _ranked(embedded, query, filters)
+        assert expected and _ranked(server, query, filters) == expected, query
+        assert any(dense is not None for _, _, dense in expected), "the dense ranking took part"
+    local, remote = (assistant.ask(QUESTION).to_json() for assistant in (embedded, server))
+    assert not remote["abstained"] and {**remote, "timings_ms": None} == {**local, "timings_ms": None}
+
+
+def _ids_on_server(assistant: Assistant) -> list[str]:
+    in_chroma = sorted(assistant.store.doc_hashes())
+    assert in_chroma == sorted(c.chunk_id for c in open_snapshot(assistant.settings.index_path()).chunks)
+    return in_chroma
+
+
+def test_the_server_gives_the_same_ranked_chunks_and_answers(chroma: str, corpus: Path, tmp_path: Path) -> None:
+    embedded, server = _pair(corpus, tmp_path, chroma)
+    local, remote = embedded.ingest(), server.ingest()
+    assert remote.to_json()["documents"] == local.to_json()["documents"] and remote.chunks_total == local.chunks_total
+    assert server.store.count() == remote.chunks_total and not (tmp_path / "server" / "chroma").exists()
+    _same_everywhere(embedded, server)
+    lc = [[d.id for d in docs] for docs in server.retriever(k=3).batch([QUESTION, "drone attack"])]
+    assert lc == [[d.id for d in docs] for docs in embedded.retriever(k=3).batch([QUESTION, "drone attack"])]
+
+
+def test_incremental_re_ingest_through_the_server(chroma: str, corpus: Path, tmp_path: Path) -> None:
+    embedded, server = _pair(corpus, tmp_path, chroma)
+    embedded.ingest()
+    first = server.ingest()
+    drone = corpus / "2025-06-20-drone-attack.md"
+    drone.write_text(drone.read_text(encoding="utf-8").replace("Two workers", "Three workers"), encoding="utf-8")
+    (corpus / "undated-profile.txt").unlink()
+    (corpus / "2025-07-05-kyiv.md").write_text(
+        "---\ntitle: Missiles hit Kyiv\ndate: 2025-07-05\ntags: [war-and-conflicts]\n---\n"
+        "Missiles struck Kyiv overnight and air defences shot most of them down.\n",
+        encoding="utf-8",
+    )
+    local, remote = embedded.ingest(), server.ingest()
+    assert (remote.added, remote.updated, remote.removed) == (
+        ["2025-07-05-kyiv"],
+        ["2025-06-20-drone-attack"],
+        ["undated-profile"],
+    )
+    assert (remote.chunks_added, remote.chunks_removed) == (local.chunks_added, local.chunks_removed)
+    assert remote.chunks_added == 2  # the edited document's chunk and the new one's; nothing else re-embedded
+    assert _ids_on_server(server) == sorted(embedded.store.doc_hashes())
+    assert remote.chunks_total == first.chunks_total == server.store.count()
+    _same_everywhere(embedded, server)
+    assert not server.ingest().changed  # nothing changed: nothing sent
+
+
+def test_every_command_uses_the_server(
+    chroma: str, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    embedded, _ = _pair(corpus, tmp_path, chroma)
+    embedded.ingest()
+    monkeypatch.setenv("ASSISTANT_CHROMA_URL", chroma)
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "cli"))
+    assert cli(["ingest", "--corpus", str(corpus), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["documents"]["added"] == 4
+    assert not (tmp_path / "cli" / "chroma").exists()  # the vectors went to the server
+    assert cli(["retrieve", "--corpus", str(corpus), "--json", QUESTION]) == 0
+    printed = [record["chunk_id"] for record in json.loads(capsys.readouterr().out)]
+    assert printed == [chunk_id for chunk_id, _, _ in _ranked(embedded, QUESTION)]
+    assert cli(["ask", "--corpus", str(corpus), "--json", QUESTION]) == 0
+    assert {**json.loads(capsys.readouterr().out), "timings_ms": None} == {
+        **embedded.ask(QUESTION).to_json(),
+        "timings_ms": None,
+    }
+
+
+def test_a_server_that_is_down_is_a_clear_error_and_the_next_call_after_it_is_back_works(
+    corpus: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    chroma = chroma_server(tmp_path / "chroma-data", port, tmp_path / "chroma.log").start()
+    api_port = free_port()
+    env = {
+        "ASSISTANT_CORPUS_DIR": str(corpus),
+        "ASSISTANT_INDEX_DIR": str(tmp_path / "server"),
+        "ASSISTANT_CHROMA_URL": url,
+    }
+    api: ServerProcess | None = None
+    try:
+        _, server = _pair(corpus, tmp_path, url)
+        server.ingest()
+        expected = _ranked(server, QUESTION)
+        api = assistant_api(api_port, tmp_path / "api.log", env).start()
+        rest = f"http://127.0.0.1:{api_port}/v1/retrieve"
+        assert httpx.post(rest, json={"query": QUESTION}, timeout=120).status_code == 200
+
+        chroma.stop()
+        started = time.monotonic()
+        with pytest.raises(BackendError, match=rf"Chroma at {url} failed .*check that the server is running"):
+            server.retrieve(QUESTION)
+        assert time.monotonic() - started < 30
+        with pytest.raises(BackendError):
+            server.ask(QUESTION)
+        response = httpx.post(rest, json={"query": QUESTION}, timeout=60)
+        assert response.status_code == 503 and response.json()["error"]["type"] == "BackendError"
+        assert "check that the server is running" in response.json()["error"]["message"]
+
+        chroma.start()
+        assert _ranked(server, QUESTION) == expected  # the very next call
+        response = httpx.post(rest, json={"query": QUESTION}, timeout=60)
+        assert response.status_code == 200, response.text
+        assert [r["chunk_id"] for r in response.json()["results"]] == [chunk_id for chunk_id, _, _ in expected]
+    finally:
+        if api is not None:
+            api.stop()
+        chroma.stop()
+
+
+def test_a_wiped_server_is_reported_and_refilled_from_the_catalog_without_embedding(
+    chroma: str, corpus: Path, tmp_path: Path
+) -> None:
+    _, server = _pair(corpus, tmp_path, chroma)
+    first = server.ingest()
+    expected = _ranked(server, QUESTION)
+    port = int(chroma.rsplit(":", 1)[1])
+    chromadb.HttpClient(host="127.0.0.1", port=port).delete_collection(server.settings.index_name())
+    with pytest.raises(IndexMissingError, match=r"holds no vectors for this corpus .* run `assistant ingest`"):
+        server.retrieve(QUESTION)
+    embedded: list[list[str]] = []
+    encode = server.embeddings.encode
+
+    def counting(texts: list[str]) -> np.ndarray:
+        embedded.append(texts)
+        return encode(texts)
+
+    server.embeddings.encode = counting  # type: ignore[method-assign]
+    report = server.ingest()
+    server.embeddings.encode = encode  # type: ignore[method-assign]
+    assert embedded == [] and not report.changed and server.store.count() == first.chunks_total
+    assert _ranked(server, QUESTION) == expected
