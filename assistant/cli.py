@@ -141,7 +141,9 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         f"Indexed {settings.corpus_dir} ({report.collection}): "
         f"{docs['added']} added, {docs['updated']} updated, {docs['unchanged']} unchanged, "
         f"{docs['removed']} removed, {docs['skipped']} skipped documents; "
-        f"{report.chunks_added} chunks added, {report.chunks_removed} removed, {report.chunks_total} in the index; "
+        f"{report.chunks_added} chunks added, {report.chunks_removed} removed, {report.chunks_total} in the index"
+        + (f" ({report.chunks_synced} written to Chroma)" if report.chunks_synced > report.chunks_added else "")
+        + "; "
         f"{report.seconds:.1f} s."
     )
     for failure in report.skipped:

@@ -93,7 +93,7 @@ def ingest(
                 catalog.set_file_hash(source, None)
             if report.changed:
                 catalog.bump_generation()
-        _sync_store(catalog, store)
+        report.chunks_synced = _sync_store(catalog, store)
         if report.changed or current_generation(settings.index_path()) != catalog.generation():
             build_snapshot(catalog, settings.index_path())
         report.chunks_total = catalog.count_chunks()
@@ -170,8 +170,10 @@ def _index_documents(
     return chunk_at
 
 
-def _sync_store(catalog: Catalog, store: VectorStore) -> None:
-    """Make the Chroma collection hold exactly the catalog's chunks, reusing the stored vectors."""
+def _sync_store(catalog: Catalog, store: VectorStore) -> int:
+    """Make the Chroma collection hold exactly the catalog's chunks, reusing the stored vectors.
+
+    Returns how many chunks were written to Chroma (more than were embedded when it was new or wiped)."""
     wanted = catalog.chunk_hashes()
     present = store.doc_hashes()
     store.delete(chunk_id for chunk_id, doc_hash in present.items() if wanted.get(chunk_id) != doc_hash)
@@ -179,6 +181,7 @@ def _sync_store(catalog: Catalog, store: VectorStore) -> None:
     for start in range(0, len(missing), 2000):
         batch = list(catalog.iter_chunks(missing[start : start + 2000]))
         store.add([(stored.info, np.asarray(stored.vector), stored.doc_hash) for stored in batch])
+    return len(missing)
 
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")

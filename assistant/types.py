@@ -188,6 +188,7 @@ class IngestReport:
     skipped: list[LoadFailure] = field(default_factory=list)
     chunks_added: int = 0
     chunks_removed: int = 0
+    chunks_synced: int = 0  # written to Chroma; more than chunks_added when a new or wiped store was refilled
     chunks_total: int = 0
     documents_total: int = 0
     seconds: float = 0.0
@@ -208,7 +209,12 @@ class IngestReport:
                 "skipped": len(self.skipped),
                 "total": self.documents_total,
             },
-            "chunks": {"added": self.chunks_added, "removed": self.chunks_removed, "total": self.chunks_total},
+            "chunks": {
+                "added": self.chunks_added,
+                "removed": self.chunks_removed,
+                "total": self.chunks_total,
+                "synced_to_chroma": self.chunks_synced,
+            },
             "skipped": [{"source": f.source, "reason": f.reason} for f in self.skipped],
             "seconds": round(self.seconds, 2),
         }

@@ -105,9 +105,10 @@ def test_a_wiped_chroma_store_is_refilled_without_embedding_again(corpus_copy: P
     assistant.store.delete(list(assistant.store.doc_hashes()))
     assert assistant.store.count() == 0
     embeddings.texts.clear()
-    assistant.ingest()
+    refill = assistant.ingest()
     assert assistant.store.count() == first.chunks_total
     assert embeddings.texts == []
+    assert (refill.chunks_added, refill.chunks_synced) == (0, first.chunks_total)
 
 
 def test_unreadable_files_are_reported_and_the_rest_is_indexed(corpus_copy: Path, tmp_path: Path) -> None:
