@@ -1,0 +1,305 @@
+"""The web chat (Gradio): `assistant serve` mounts it at / beside the REST API.
+
+`build_ui` makes the Blocks without launching them; `ChatHandlers` holds the event handlers, callable
+directly from tests. Library errors become a short message in the page (a gr.Error, or a warning from
+the chat event); a traceback never does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from assistant import ui_render as render
+from assistant.errors import AssistantError, IndexMissingError, UsageError
+from assistant.feedback import Verdict, record_feedback
+from assistant.ingest import UPLOAD_SUFFIXES
+from assistant.pipeline import AnswerMode, Assistant
+from assistant.settings import Settings
+from assistant.types import Answer, make_filters
+
+# Questions the bundled corpus answers; shown while the chat is empty.
+EXAMPLE_QUESTIONS = (
+    "What are Russia's preconditions?",
+    "Where were the two rounds of peace talks held earlier in 2025?",
+    "What did UN Secretary-General Guterres call for?",
+)
+EMPTY_QUESTION = "Type a question about the corpus first."
+UNEXPECTED_ERROR = "Something went wrong on the server; the server log has the details. Please try again."
+FEEDBACK_SAVED = "Thanks, your feedback was saved."
+NOT_ANSWERED = "Could not answer"
+
+_log = logging.getLogger(__name__)
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question and its answer, with the sources panel section rendered for it."""
+
+    answer: Answer
+    sources: str
+
+
+def history_of(turns: list[Turn]) -> list[tuple[str, str]]:
+    """The conversation as the pipeline takes it: (question, answer) pairs, oldest first."""
+    return [(turn.answer.question, turn.answer.text) for turn in turns]
+
+
+def messages_of(turns: list[Turn]) -> list[Message]:
+    """The chat's messages for the finished turns."""
+    messages: list[Message] = []
+    for number, turn in enumerate(turns):
+        messages.append({"role": "user", "content": render.question_html(turn.answer.question)})
+        messages.append({"role": "assistant", "content": render.final_answer_html(turn.answer, number)})
+    return messages
+
+
+def sources_of(turns: list[Turn]) -> str:
+    return render.sources_panel([(turn.answer.question, turn.sources) for turn in turns])
+
+
+class ChatHandlers:
+    """The event handlers of the chat, over one assistant."""
+
+    def __init__(self, assistant: Assistant, feedback_path: Path | None = None) -> None:
+        self.assistant = assistant
+        self.feedback_path = feedback_path or assistant.settings.feedback_path
+
+    def check(self, question: str, date_from: str | None = None, date_to: str | None = None) -> None:
+        """Refuse an empty question or a bad date before the chat changes: raises gr.Error with the reason."""
+        if not (question or "").strip():
+            raise gr.Error(EMPTY_QUESTION, print_exception=False)
+        try:
+            make_filters(None, (date_from or "").strip(), (date_to or "").strip())
+        except AssistantError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    def respond(
+        self,
+        question: str,
+        turns: list[Turn] | None,
+        k: float | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        mode: AnswerMode | None = None,
+    ) -> Iterator[tuple[str, list[Message], list[Turn], str]]:
+        """Answer a question as it is composed: yields (question box, messages, turns, sources panel).
+
+        When answering fails, the chat is put back as it was, the question back in its box, and the reason
+        shown as a warning. (A gr.Error raised here would cover the chat with an error badge.)
+        """
+        turns = list(turns or [])
+        number = len(turns)
+        asked = {"role": "user", "content": render.question_html(question)}
+        try:
+            filters = make_filters(None, (date_from or "").strip(), (date_to or "").strip())
+            stream = self.assistant.ask_stream(
+                question, history_of(turns), int(k) if k else None, filters or None, mode or None
+            )
+            text = ""
+            yield "", [*messages_of(turns), asked], turns, render.pending_sources(question)
+            for event in stream:
+                if isinstance(event, Answer):
+                    turns.append(Turn(event, render.sources_html(event, number)))
+                    yield "", messages_of(turns), turns, sources_of(turns)
+                    return
+                text += event
+                reply = {"role": "assistant", "content": render.answer_html(text, number)}
+                yield "", [*messages_of(turns), asked, reply], turns, render.pending_sources(question)
+        except AssistantError as exc:
+            gr.Warning(str(exc), title=NOT_ANSWERED)
+        except Exception:
+            _log.exception("answering %r failed", question)
+            gr.Warning(UNEXPECTED_ERROR, title=NOT_ANSWERED)
+        yield question, messages_of(turns), turns, sources_of(turns)
+
+    def feedback(self, turns: list[Turn] | None, index: int, liked: bool | str | None) -> dict[str, Any] | None:
+        """Record a thumbs up/down on the assistant message at index; returns the record written, if any."""
+        turns = list(turns or [])
+        verdict = _verdict(liked)
+        number, is_reply = divmod(index, 2)
+        if verdict is None or not is_reply or not 0 <= number < len(turns):
+            return None
+        try:
+            return record_feedback(self.feedback_path, turns[number].answer, history_of(turns[:number]), verdict)
+        except OSError as exc:
+            _log.exception("writing feedback failed")
+            raise gr.Error(f"The feedback could not be saved ({exc.strerror or exc}).", print_exception=False) from None
+
+    def on_like(self, turns: list[Turn] | None, data: gr.LikeData) -> None:
+        """The chat's like event: records the verdict and says so."""
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        if self.feedback(turns, index, data.liked) is not None:
+            gr.Info(FEEDBACK_SAVED)
+
+    def upload(self, path: str | None) -> tuple[str, None]:
+        """Add an uploaded file to the corpus; returns the result to show and clears the file input."""
+        if not path:
+            return render.upload_refused("No file was received; choose a file to upload."), None
+        name = Path(path).name
+        try:
+            # Gradio has already refused files over the size limit, so reading this one whole is fine.
+            doc_ids, report = self.assistant.add_document(name, Path(path).read_bytes())
+        except AssistantError as exc:
+            return render.upload_refused(str(exc)), None
+        except Exception:
+            _log.exception("adding %r failed", name)
+            return render.upload_refused(UNEXPECTED_ERROR), None
+        return render.upload_added(name, doc_ids, report), None
+
+    def ask_api(self, question: str, history: list[list[str]] | None = None, k: int | None = None) -> dict[str, Any]:
+        """Answer a question (history: earlier [question, answer] pairs); returns what `assistant ask --json` prints."""
+        try:
+            pairs = [(str(user), str(reply)) for user, reply in history or []]
+            return self.assistant.ask(question, pairs, k=int(k) if k else None).to_json()
+        except (TypeError, ValueError):
+            raise gr.Error("history must be a list of [question, answer] pairs.", print_exception=False) from None
+        except AssistantError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+
+def _verdict(liked: bool | str | None) -> Verdict | None:
+    if liked is True or liked == "Like":
+        return "up"
+    if liked is False or liked == "Dislike":
+        return "down"
+    return None  # a vote taken back, or a feedback option we do not record
+
+
+def _example_text(event: gr.SelectData) -> str:
+    return str(event.value["text"])
+
+
+def _date_range(assistant: Assistant) -> tuple[str, str] | None:
+    """The first and last date the indexed documents carry, or None when none is dated."""
+    try:
+        dates = sorted({chunk.date for chunk in assistant.search.snapshot.chunks if chunk.date})
+    except IndexMissingError:
+        return None
+    return (dates[0], dates[-1]) if dates else None
+
+
+def build_ui(assistant: Assistant) -> gr.Blocks:
+    """The chat as Gradio Blocks, not launched; `serve` mounts it with `page_options`."""
+    handlers = ChatHandlers(assistant)
+    settings = assistant.settings
+    dates = _date_range(assistant)
+    modes = [("Extractive: quotes the corpus", "extractive")]
+    if assistant.chat_model:
+        modes.append((f"Chat model: {assistant.chat_model}", "chat"))
+    with gr.Blocks(title="Conflict-corpus assistant", analytics_enabled=False) as blocks:
+        turns = gr.State([])
+        gr.HTML(
+            '<header class="app-header"><h1>Conflict-corpus assistant</h1>'
+            "<p>Answers from the news corpus on the Russia–Ukraine war alone, with a source for every claim.</p>"
+            "</header>"
+        )
+        with gr.Row(equal_height=False, elem_id="layout"):
+            with gr.Column(scale=3, min_width=320, elem_id="chat-column"):
+                chatbot = gr.Chatbot(
+                    elem_id="chat",
+                    label="Chat",
+                    show_label=False,
+                    height="62vh",
+                    min_height=320,
+                    examples=[{"text": question} for question in EXAMPLE_QUESTIONS],
+                    placeholder="**Ask about the corpus.** Every answer quotes its sources; pick an example to start.",
+                    feedback_options=("Like", "Dislike"),
+                    latex_delimiters=[],
+                    sanitize_html=True,
+                    allow_tags=False,
+                    buttons=[],
+                    group_consecutive_messages=False,
+                )
+                question = gr.Textbox(
+                    elem_id="question",
+                    show_label=False,
+                    placeholder="Ask a question, e.g. What are Russia's preconditions?",
+                    submit_btn="Ask",
+                    max_length=2000,
+                    autofocus=True,
+                )
+                with gr.Accordion("Settings", open=False, elem_id="settings"):
+                    k = gr.Slider(1, max(20, settings.k), value=settings.k, step=1, label="Passages retrieved")
+                    with gr.Row(visible=dates is not None):
+                        info = f"Documents are dated {dates[0]} to {dates[1]}." if dates else None
+                        date_from = gr.Textbox(label="From date", placeholder="YYYY-MM-DD", info=info, min_width=140)
+                        date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD", min_width=140)
+                    mode = gr.Radio(
+                        modes,
+                        value=modes[-1][1],
+                        label="Answer mode",
+                        info=None if assistant.chat_model else "Set ASSISTANT_LLM to answer with a chat model.",
+                        interactive=len(modes) > 1,
+                    )
+                with gr.Accordion("Add a document", open=False, elem_id="add-document"):
+                    upload = gr.File(
+                        label=f"A .txt, .md, .html or .pdf file, up to {settings.max_upload_mb:g} MB",
+                        file_types=list(UPLOAD_SUFFIXES),
+                        type="filepath",
+                        elem_id="upload",
+                    )
+                    upload_result = gr.HTML(elem_id="upload-result")
+            with gr.Column(scale=2, min_width=280, elem_id="sources-column"):
+                sources = gr.HTML(render.sources_panel([]), label="Sources", elem_id="sources")
+
+        ask_inputs = [question, turns, k, date_from, date_to, mode]
+        ask_outputs = [question, chatbot, turns, sources]
+        check_inputs = [question, date_from, date_to]
+        # A question is checked in an event of its own: its gr.Error then shows as a message only, while
+        # an error in the event that updates the chat would also cover the chat with an error badge.
+        question.submit(handlers.check, check_inputs, None, api_visibility="private").success(
+            handlers.respond, ask_inputs, ask_outputs, api_visibility="private", show_progress="hidden"
+        )
+        chatbot.example_select(_example_text, None, question, api_visibility="private").success(
+            handlers.respond, ask_inputs, ask_outputs, api_visibility="private", show_progress="hidden"
+        )
+        chatbot.like(handlers.on_like, turns, None, api_visibility="private")
+        # The chat's clear (trash) button empties the chat; the conversation and its sources go with it.
+        chatbot.clear(lambda: ([], render.sources_panel([])), None, [turns, sources], api_visibility="private")
+        upload.upload(handlers.upload, upload, [upload_result, upload], api_visibility="private")
+        gr.api(handlers.ask_api, api_name="ask")
+    return blocks
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Serve the chat at / with the REST API beside it, until interrupted."""
+    import uvicorn
+
+    from assistant.api import create_app
+    from assistant.ui_page import page_options
+
+    if not settings.api_key and not _is_loopback(host):
+        raise UsageError(
+            f"Refusing to serve on {host} without an API key: anyone who reaches it could read the corpus and "
+            "add documents. Set ASSISTANT_API_KEY, or serve on 127.0.0.1."
+        )
+    assistant = Assistant(settings)
+    try:
+        assistant.search.snapshot  # noqa: B018 - raises when the corpus has no index yet
+    except IndexMissingError:
+        print(f"No index for {settings.corpus_dir} yet; indexing it first.", file=sys.stderr, flush=True)
+        assistant.ingest()
+    assistant.retrieve("warm up", k=1)  # load the model now, not on the first question
+    app = gr.mount_gradio_app(create_app(assistant), build_ui(assistant), path="/", **page_options(settings))
+    shown = f"[{host}]" if ":" in host else host
+    print(f"The chat is at http://{shown}:{port}/ (REST API beside it); Ctrl+C stops it.", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
