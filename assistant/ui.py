@@ -7,7 +7,6 @@ the chat event); a traceback never does.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import gradio as gr
 
 from assistant import ui_render as render
-from assistant.errors import AssistantError, IndexMissingError, UsageError
+from assistant.errors import AssistantError, IndexMissingError
 from assistant.feedback import Verdict, record_feedback
 from assistant.ingest import UPLOAD_SUFFIXES
 from assistant.pipeline import AnswerMode, Assistant
@@ -275,14 +274,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     """Serve the chat at / with the REST API beside it, until interrupted."""
     import uvicorn
 
-    from assistant.api import create_app
+    from assistant.api import check_exposure, create_app
     from assistant.ui_page import page_options
 
-    if not settings.api_key and not _is_loopback(host):
-        raise UsageError(
-            f"Refusing to serve on {host} without an API key: anyone who reaches it could read the corpus and "
-            "add documents. Set ASSISTANT_API_KEY, or serve on 127.0.0.1."
-        )
+    check_exposure(settings, host)
     assistant = Assistant(settings)
     try:
         assistant.search.snapshot  # noqa: B018 - raises when the corpus has no index yet
@@ -295,11 +290,3 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     print(f"The chat is at http://{shown}:{port}/ (REST API beside it); Ctrl+C stops it.", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
