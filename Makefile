@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: run test setup browser lint
+.PHONY: run test setup browser lint gate
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +29,11 @@ lint: setup
 	$(BIN)/ruff check assistant tests
 	$(BIN)/mypy assistant
 
+# The quality gate: a change that makes answers worse fails (thresholds at the level reached; eval/README.md).
+gate: setup
+	$(BIN)/assistant eval --questions eval/questions.jsonl --corpus corpus --out eval/results/gate \
+	  --min fact_recall=0.85 --min abstention_accuracy=0.85 --min citation_validity=1.0
+
 test: setup browser lint
 	$(BIN)/python -m pytest
+	$(MAKE) gate

@@ -16,20 +16,21 @@ import numpy as np
 
 from assistant.answer_types import expected_type, has_type
 from assistant.lexical import ALIAS_WEIGHT, QueryTerm, query_terms, tokenize
-from assistant.retrieve import Query
+from assistant.retrieve import CONTEXT_WEIGHT, Query
 from assistant.snapshot import Snapshot
 from assistant.types import Citation, ScoredChunk
 
 ABSTENTION_REPLY = "The corpus does not answer this question: none of the passages I found says."
 
-# Sentence score = similarity + COVERAGE_WEIGHT * coverage + RANK_WEIGHT / passage rank
+# Sentence score = similarity + COVERAGE_WEIGHT * coverage
 # + SUBJECT_WEIGHT when the sentence is about a name of the question (it opens with it)
 # + TYPE_WEIGHT when it holds the kind of answer asked for (a number for "how many").
+# The passage's rank adds nothing: measured, it only pulled answers towards the top chunk's weaker sentences.
 COVERAGE_WEIGHT = 0.35
-RANK_WEIGHT = 0.05
 SUBJECT_WEIGHT = 0.06
 TYPE_WEIGHT = 0.08
 _SUBJECT_WORDS = 3
+_MIN_WORDS = 4  # shorter "sentences" are headings and captions ("Starbucks"), not claims
 # A further sentence joins the answer when its score is within this margin of the best one.
 ANSWER_MARGIN = 0.12
 # Two sentences that share this much of their words say the same thing; the answer keeps one.
@@ -38,11 +39,10 @@ REDUNDANT_OVERLAP = 0.6
 # best sentence. Fitted on labelled answerable and unanswerable questions by eval/fit_abstention.py;
 # eval/README.md records the data and the result.
 ABSTENTION_MODEL: dict[str, float] = {
-    "bias": -8.0,
-    "similarity": 12.0,
-    "coverage": 3.0,
-    "names_found": 3.0,
-    "type_match": 0.0,
+    "bias": -3.634,
+    "similarity": 1.587,
+    "coverage": 3.060,
+    "names_found": 1.712,
 }
 
 
@@ -76,7 +76,10 @@ def score_sentences(
     """Every sentence of the passages (each once, under its best-ranked passage), scored."""
     terms = query_terms(query.question)
     context_terms = [t for t in query_terms(query.context) if t.term not in {q.term for q in terms}]
-    weights = {t.term: snapshot.bm25.term_idf(t.term) for t in terms + context_terms}
+    weights = {t.term: snapshot.bm25.term_idf(t.term) for t in terms}
+    # A follow-up's earlier question counts less, as in retrieval; it matters most when the follow-up
+    # itself says little ("What did they achieve?").
+    weights.update({t.term: CONTEXT_WEIGHT * snapshot.bm25.term_idf(t.term) for t in context_terms})
     names = [t for t in terms if t.is_name]
     kind = expected_type(query.question)
     seen: set[int] = set()
@@ -91,22 +94,28 @@ def score_sentences(
                 continue
             seen.add(sentence)
             text = snapshot.sentence_text(row, sentence)
-            if text.strip() == passage.chunk.title.strip():
-                continue  # the headline line is a label, not a claim
+            if not _is_claim(text, passage.chunk.title):
+                continue
             start, end = (int(x) for x in snapshot.sentence_spans[sentence])
             similarity = float(np.asarray(snapshot.sentence_vectors[sentence], dtype=np.float32) @ query_vector)
             tokens = set(tokenize(text))
-            coverage = _coverage(terms, tokens, weights)
-            if context_terms:
-                coverage = 0.8 * coverage + 0.2 * _coverage(context_terms, tokens, weights)
+            coverage = _coverage(terms + context_terms, tokens, weights)
             type_match = has_type(text, kind, query.question)
-            score = similarity + COVERAGE_WEIGHT * coverage + RANK_WEIGHT / passage.rank
+            score = similarity + COVERAGE_WEIGHT * coverage
             if names and _opens_with(text, names):
                 score += SUBJECT_WEIGHT
             if kind and type_match:
                 score += TYPE_WEIGHT
             scored.append(Evidence(passage, sentence, start, end, text, similarity, coverage, type_match, score))
     return scored
+
+
+def _is_claim(text: str, title: str) -> bool:
+    """Whether a sentence can answer: not the headline, not a question, not a label of a few words."""
+    stripped = text.strip()
+    return (
+        stripped != title.strip() and not stripped.rstrip("\"”’'").endswith("?") and len(stripped.split()) >= _MIN_WORDS
+    )
 
 
 def _coverage(terms: list[QueryTerm], tokens: set[str], weights: dict[str, float]) -> float:

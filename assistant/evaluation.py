@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
-import string
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,9 +101,8 @@ def strip_markers(text: str) -> str:
 
 
 def normalise_answer(text: str) -> str:
-    """Lower case, no punctuation, no articles, single spaces."""
-    text = text.lower().replace("’", "'")
-    text = "".join(ch if ch not in string.punctuation else " " for ch in text)
+    """Lower case, no punctuation (curly quotes and dashes too), no articles, single spaces."""
+    text = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text.lower())
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 

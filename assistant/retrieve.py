@@ -97,31 +97,44 @@ class HybridSearch:
         pool = max(self.settings.candidates, k)
         vector = self.embed_query(query) if query_vector is None else query_vector
         dense = [
-            snapshot.row_of[chunk_id]
-            for chunk_id, _ in self.store.query(vector, min(pool, len(snapshot.chunks)), filters)
+            (snapshot.row_of[chunk_id], similarity)
+            for chunk_id, similarity in self.store.query(vector, min(pool, len(snapshot.chunks)), filters)
             if chunk_id in snapshot.row_of
         ]
         lexical = self._lexical(snapshot, query, pool, filters)
+        # Relative score fusion: each ranker's scores scaled to [0, 1] over its candidates, then weighted.
+        # Unlike reciprocal rank fusion it keeps how far ahead a candidate is: a chunk that alone holds a
+        # rare name of the question stays on top even when the other ranker barely knows it.
         fused: dict[int, float] = {}
-        for ranking in (dense, lexical):
-            for rank, row in enumerate(ranking, start=1):
-                fused[row] = fused.get(row, 0.0) + 1.0 / (self.settings.rrf_k + rank)
-        dense_rank = {row: rank for rank, row in enumerate(dense, start=1)}
-        lexical_rank = {row: rank for rank, row in enumerate(lexical, start=1)}
+        weight = self.settings.dense_weight
+        for ranking, share in ((dense, weight), (lexical, 1.0 - weight)):
+            for row, scaled in _scaled(ranking):
+                fused[row] = fused.get(row, 0.0) + share * scaled
+        dense_rank = {row: rank for rank, (row, _) in enumerate(dense, start=1)}
+        lexical_rank = {row: rank for rank, (row, _) in enumerate(lexical, start=1)}
         best = sorted(fused, key=lambda row: (-fused[row], dense_rank.get(row, pool + 1)))[:k]
         return [
             ScoredChunk(snapshot.chunks[row], fused[row], rank, dense_rank.get(row), lexical_rank.get(row))
             for rank, row in enumerate(best, start=1)
         ]
 
-    def _lexical(self, snapshot: Snapshot, query: Query, pool: int, filters: Filters | None) -> list[int]:
+    def _lexical(self, snapshot: Snapshot, query: Query, pool: int, filters: Filters | None) -> list[tuple[int, float]]:
         scores = snapshot.bm25.scores(query.term_weights())
         if filters:
             scores = np.where(_filter_mask(snapshot.chunks, filters), scores, 0.0)
         candidates = np.flatnonzero(scores > 0)
         if len(candidates) > pool:
             candidates = candidates[np.argpartition(-scores[candidates], pool)[:pool]]
-        return [int(row) for row in candidates[np.argsort(-scores[candidates], kind="stable")]]
+        return [(int(row), float(scores[row])) for row in candidates[np.argsort(-scores[candidates], kind="stable")]]
+
+
+def _scaled(ranking: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Scores min-max scaled to [0, 1]; a lone candidate, or all alike, counts as the best."""
+    if not ranking:
+        return []
+    low = min(score for _, score in ranking)
+    span = max(score for _, score in ranking) - low
+    return [(row, (score - low) / span if span > 0 else 1.0) for row, score in ranking]
 
 
 def _filter_mask(chunks: list[ChunkInfo], filters: Filters) -> np.ndarray:

@@ -48,7 +48,12 @@ class Settings(BaseSettings):
     candidates: int = Field(
         default=50, ge=5, le=500, description="Candidates each ranker (dense, lexical) contributes before fusion."
     )
-    rrf_k: int = Field(default=60, ge=1, description="Constant of reciprocal rank fusion: 1 / (rrf_k + rank).")
+    dense_weight: float = Field(
+        default=0.4,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the dense ranking in the fusion (the lexical one gets the rest); see eval/README.md.",
+    )
     max_answer_sentences: int = Field(default=3, ge=1, le=10, description="Most sentences in an extractive answer.")
     abstain_below: float = Field(
         default=0.5,

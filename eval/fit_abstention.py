@@ -1,7 +1,7 @@
 """Fit the abstention model of assistant/answer.py from evaluation runs.
 
-Each question of a run records the signals of its best sentence (similarity, coverage, names_found,
-type_match) and whether the corpus answers it. This fits a class-balanced, L2-regularised logistic
+Each question of a run records the signals of its best sentence (similarity, coverage, names_found)
+and whether the corpus answers it. This fits a class-balanced, L2-regularised logistic
 regression on those signals and prints the weights to paste into ABSTENTION_MODEL, with the accuracy
 they reach on each run (and, with two or more runs, on each run when fitted on the others only).
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-SIGNALS = ("similarity", "coverage", "names_found", "type_match")
+SIGNALS = ("similarity", "coverage", "names_found")
 
 
 def load(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -66,7 +66,7 @@ def test_follow_up_is_answered_in_the_context_of_the_earlier_turn(bundled: Assis
 
 
 def test_paraphrased_questions_find_the_sentence(bundled: Assistant) -> None:
-    truce = bundled.ask("Does the Kremlin accept a truce right away?")
+    truce = bundled.ask("Will the Kremlin agree to an immediate truce?")  # Kremlin -> Putin, truce -> ceasefire
     assert "reject an immediate ceasefire" in truce.text
     luhansk = bundled.ask("Who claims to control all of Luhansk?")
     assert "Russian-appointed officials in Luhansk claim" in luhansk.text  # the claim stays attributed
