@@ -32,7 +32,9 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    questions = [json.loads(line)["question"] for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
+    questions = [
+        json.loads(line)["question"] for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     settings = Settings(corpus_dir=args.corpus) if args.corpus else Settings()
 
     started = time.perf_counter()
@@ -50,7 +52,8 @@ def main() -> None:
             answer.append(result.timings_ms["answer"])
 
     chunks = len(assistant.search.snapshot.chunks)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"corpus: {settings.corpus_dir} ({chunks} chunks); {len(total)} warm asks of {len(questions)} questions")
     print(f"load + first ask: {cold_ms:.0f} ms")
     for label, values in (("retrieve", retrieve), ("answer", answer), ("ask (total)", total)):
