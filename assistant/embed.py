@@ -1,19 +1,22 @@
 """Text -> vectors: a sentence-transformers model behind LangChain's Embeddings interface.
 
 sentence-transformers (and torch) are imported here only, and only when a model is first used.
+Questions go through `encode_query`, which uses the model's ONNX export (embed_onnx.py) when ingest has
+made one, so a fresh process can answer without loading torch.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.errors import UsageError
-from assistant.settings import DEFAULT_EMBEDDING_MODEL
+from assistant.settings import DEFAULT_EMBEDDING_MODEL, Settings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -22,9 +25,14 @@ if TYPE_CHECKING:
 class SentenceEmbeddings(Embeddings):
     """A sentence-transformers model, loaded on first use; vectors are unit length (cosine = dot)."""
 
-    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64) -> None:
+    def __init__(
+        self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64, cache_dir: Path | None = None
+    ) -> None:
+        """cache_dir: where the ONNX export for questions is kept (None: questions use torch too)."""
         self.model_name = model
         self.batch_size = batch_size
+        self.cache_dir = cache_dir
+        self._query_encoder: Any = None
 
     @property
     def model(self) -> SentenceTransformer:
@@ -43,11 +51,47 @@ class SentenceEmbeddings(Embeddings):
         )
         return np.asarray(vectors, dtype=np.float32)
 
+    def encode_query(self, text: str) -> np.ndarray:
+        """The unit vector of a question: from the ONNX export when there is one, else from the model."""
+        if self._query_encoder is None:
+            self._query_encoder = self._open_query_encoder()
+        if self._query_encoder is not False:
+            return np.asarray(self._query_encoder.encode([text])[0])
+        return self.encode([text])[0]
+
+    def _open_query_encoder(self) -> Any:
+        if self.cache_dir is None:
+            return False
+        try:
+            from assistant.embed_onnx import OnnxQueryEncoder
+
+            return OnnxQueryEncoder(self.cache_dir, self.model_name)
+        except (ImportError, OSError, ValueError, KeyError):
+            return False  # no export (yet), or no onnxruntime: the model itself answers
+
+    def export_for_queries(self) -> bool:
+        """Make the ONNX export questions use, once; False when this model cannot have one."""
+        if self.cache_dir is None:
+            return False
+        from assistant.embed_onnx import export, files_for
+
+        if files_for(self.cache_dir, self.model_name)[0].exists():
+            return True
+        try:
+            return export(self.model, self.cache_dir, self.model_name)
+        except Exception:  # an export is an optimisation: without it questions are embedded by torch
+            return False
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, text: str) -> list[float]:
-        return self.encode([text])[0].tolist()  # type: ignore[no-any-return]
+        return self.encode_query(text).tolist()  # type: ignore[no-any-return]
+
+
+def embeddings_for(settings: Settings) -> SentenceEmbeddings:
+    """The embeddings the settings name, with their ONNX export for questions kept beside the index."""
+    return SentenceEmbeddings(settings.embedding_model, settings.embed_batch_size, settings.index_dir / "models")
 
 
 def resolve_model(name: str) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 
 from assistant.catalog import Catalog
 from assistant.chunk import chunk_document, split_sentences
-from assistant.embed import SentenceEmbeddings
+from assistant.embed import SentenceEmbeddings, embeddings_for
 from assistant.errors import CorpusError, UsageError
 from assistant.index import VectorStore
 from assistant.load import CorpusFile, load_file, scan_corpus
@@ -65,7 +65,7 @@ def ingest(
         raise CorpusError(f"Corpus folder '{corpus}' does not exist; create it or set ASSISTANT_CORPUS_DIR.")
     files = scan_corpus(corpus)
     report = IngestReport(collection=settings.index_name())
-    embeddings = embeddings or SentenceEmbeddings(settings.embedding_model, settings.embed_batch_size)
+    embeddings = embeddings or embeddings_for(settings)
     store = store or VectorStore(settings)
     catalog = open_catalog(settings)
     try:
@@ -96,6 +96,7 @@ def ingest(
         report.chunks_synced = _sync_store(catalog, store)
         if report.changed or current_generation(settings.index_path()) != catalog.generation():
             build_snapshot(catalog, settings.index_path())
+        embeddings.export_for_queries()  # once per model: lets later processes embed questions without torch
         report.chunks_total = catalog.count_chunks()
         report.documents_total = catalog.count_documents()
     finally:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from assistant.answer import ABSTENTION_REPLY, cite, select
-from assistant.embed import SentenceEmbeddings
+from assistant.embed import embeddings_for
 from assistant.errors import UsageError
 from assistant.index import VectorStore
 from assistant.ingest import Progress, add_document, ingest
@@ -33,7 +33,7 @@ class Assistant:
     def __init__(self, settings: Settings | None = None, chat_model: BaseChatModel | None = None) -> None:
         """chat_model: any LangChain chat model to answer with, instead of the one ASSISTANT_LLM names."""
         self.settings = settings or Settings()
-        self.embeddings = SentenceEmbeddings(self.settings.embedding_model, self.settings.embed_batch_size)
+        self.embeddings = embeddings_for(self.settings)
         self.store = VectorStore(self.settings)
         self.search = HybridSearch(self.settings, self.embeddings, self.store)
         self._chat_answerer: ChatAnswerer | None = None
@@ -121,7 +121,7 @@ class Assistant:
         # they achieve?" needs the turn before, "And what does Ukraine want?" must not drift back to Russia.
         sentence_vector = query_vector
         if query.context:
-            sentence_vector = (self.embeddings.encode([query.question])[0] + query_vector) / 2
+            sentence_vector = (self.embeddings.encode_query(query.question) + query_vector) / 2
         selection = select(query, sentence_vector, passages, snapshot, self.settings.max_answer_sentences)
         abstained = not selection.sentences or selection.answerability < self.settings.abstain_below
         text, citations = (ABSTENTION_REPLY, ()) if abstained else cite(selection.sentences)

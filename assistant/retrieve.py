@@ -12,7 +12,7 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.embed import SentenceEmbeddings
+from assistant.embed import SentenceEmbeddings, embeddings_for
 from assistant.index import VectorStore
 from assistant.lexical import expand_query, tokenize
 from assistant.settings import Settings
@@ -64,7 +64,7 @@ class HybridSearch:
         self, settings: Settings, embeddings: SentenceEmbeddings | None = None, store: VectorStore | None = None
     ) -> None:
         self.settings = settings
-        self.embeddings = embeddings or SentenceEmbeddings(settings.embedding_model, settings.embed_batch_size)
+        self.embeddings = embeddings or embeddings_for(settings)
         self.store = store or VectorStore(settings)
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
@@ -82,7 +82,7 @@ class HybridSearch:
         return snapshot
 
     def embed_query(self, query: Query) -> np.ndarray:
-        return self.embeddings.encode([query.text])[0]
+        return self.embeddings.encode_query(query.text)
 
     def search(
         self,

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.embed import SentenceEmbeddings
+from assistant.embed_onnx import OnnxQueryEncoder, export, exportable, files_for
+from assistant.errors import UsageError
+
+from .conftest import BUNDLED_CORPUS
+
+QUESTIONS = ["What are Russia's preconditions?", "Who is the Kremlin spokesperson?", "Odesa port drone attack"]
+
+
+def test_packaged_model_loads_offline_and_gives_unit_vectors() -> None:
+    vectors = SentenceEmbeddings().encode(["Kyiv rejects Russia's territorial demands.", "A cup final in Madrid."])
+    assert vectors.shape == (2, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_unknown_model_is_a_clear_usage_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UsageError, match="ASSISTANT_EMBEDDING_MODEL"):
+        SentenceEmbeddings(str(tmp_path / "no-such-model")).encode(["text"])
+
+
+def test_onnx_export_embeds_questions_as_the_model_does(tmp_path: Path) -> None:
+    embeddings = SentenceEmbeddings()
+    assert exportable(embeddings.model)
+    assert export(embeddings.model, tmp_path, embeddings.model_name)
+    assert all(path.exists() for path in files_for(tmp_path, embeddings.model_name))
+    exported = OnnxQueryEncoder(tmp_path, embeddings.model_name).encode(QUESTIONS)
+    original = embeddings.encode(QUESTIONS)
+    assert np.allclose(np.sum(exported * original, axis=1), 1.0, atol=1e-4)
+
+
+def test_without_an_export_questions_fall_back_to_the_model(tmp_path: Path) -> None:
+    embeddings = SentenceEmbeddings(cache_dir=tmp_path / "empty")
+    assert float(embeddings.encode_query(QUESTIONS[0]) @ SentenceEmbeddings().encode([QUESTIONS[0]])[0]) > 0.9999
+
+
+def test_a_fresh_process_answers_without_loading_torch(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    env = {"ASSISTANT_INDEX_DIR": str(index), "ASSISTANT_CORPUS_DIR": str(BUNDLED_CORPUS), "PATH": "/usr/bin:/bin"}
+    script = Path(sys.executable).parent / "assistant"
+    subprocess.run([str(script), "ingest"], env=env, check=True, capture_output=True)
+    assert list((index / "models").glob("*.onnx")), "ingest exports the model for questions"
+    code = (
+        "import json, sys\nfrom assistant.pipeline import Assistant\n"
+        'answer = Assistant().ask("What are Russia\'s preconditions?")\n'
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'text': answer.text}))"
+    )
+    result = json.loads(
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout
+    )
+    assert result["torch"] is False
+    assert "cede territory and end Western military support" in result["text"]
