@@ -75,26 +75,32 @@ def ingest(
             raise CorpusError(
                 f"Corpus folder '{corpus}' {detail}; add .txt, .md, .html, .pdf or .jsonl files and run ingest again."
             )
+        # Each step commits on its own, so an interrupted ingest keeps what it embedded and the next run
+        # goes on from there; every committed change bumps the generation, which the snapshot follows.
         with catalog.transaction():
             for doc_id in report.removed:
                 report.chunks_removed += catalog.delete_document(doc_id)
-            for first in range(0, len(planned), _DOCUMENTS_PER_PASS):
-                group = planned[first : first + _DOCUMENTS_PER_PASS]
-                if progress:
-                    progress(first, len(planned), group[0].document.doc_id)
+            if report.removed:
+                catalog.bump_generation()
+        for first in range(0, len(planned), _DOCUMENTS_PER_PASS):
+            group = planned[first : first + _DOCUMENTS_PER_PASS]
+            if progress:
+                progress(first, len(planned), group[0].document.doc_id)
+            with catalog.transaction():
                 report.chunks_added += _index_documents(catalog, group, settings, embeddings)
-                for item in group:
-                    (report.updated if item.is_update else report.added).append(item.document.doc_id)
-            if progress and planned:
-                progress(len(planned), len(planned), "")
+                catalog.bump_generation()
+            for item in group:
+                (report.updated if item.is_update else report.added).append(item.document.doc_id)
+        if progress and planned:
+            progress(len(planned), len(planned), "")
+        with catalog.transaction():
+            failed = _failed_sources(report)
             for file in files:
-                catalog.set_file_hash(file.relative, None if file.relative in _failed_sources(report) else file.sha256)
+                catalog.set_file_hash(file.relative, None if file.relative in failed else file.sha256)
             for source in set(catalog.file_hashes()) - {file.relative for file in files}:
                 catalog.set_file_hash(source, None)
-            if report.changed:
-                catalog.bump_generation()
         report.chunks_synced = _sync_store(catalog, store)
-        if report.changed or current_generation(settings.index_path()) != catalog.generation():
+        if current_generation(settings.index_path()) != catalog.generation():
             build_snapshot(catalog, settings.index_path())
         embeddings.export_for_queries()  # once per model: lets later processes embed questions without torch
         report.chunks_total = catalog.count_chunks()

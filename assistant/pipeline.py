@@ -15,6 +15,7 @@ from assistant.index import VectorStore
 from assistant.ingest import Progress, add_document, ingest
 from assistant.retrieve import CorpusRetriever, History, HybridSearch, Query, make_query
 from assistant.settings import Settings
+from assistant.snapshot import Snapshot
 from assistant.types import Answer, Filters, IngestReport, ScoredChunk
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ class Assistant:
         passages = self.search.search(query, k, filters, query_vector, snapshot)
         retrieved_at = time.perf_counter()
         if use_chat:
-            yield from self._chat(question, query, passages, started, retrieved_at)
+            yield from self._chat(question, query, passages, snapshot, started, retrieved_at)
             return
         # A follow-up's sentences are judged half on its own words, half with the earlier turn: "What did
         # they achieve?" needs the turn before, "And what does Ukraine want?" must not drift back to Russia.
@@ -125,21 +126,28 @@ class Assistant:
         selection = select(query, sentence_vector, passages, snapshot, self.settings.max_answer_sentences)
         abstained = not selection.sentences or selection.answerability < self.settings.abstain_below
         text, citations = (ABSTENTION_REPLY, ()) if abstained else cite(selection.sentences)
-        yield from _pieces(text)
+        # Timed before streaming: how fast a caller reads the pieces is not the answerer's time.
         timings = {"retrieve": (retrieved_at - started) * 1000, "answer": (time.perf_counter() - retrieved_at) * 1000}
+        yield from _pieces(text)
         yield Answer(
             question, text, citations, abstained, tuple(passages), timings, selection.answerability, selection.signals
         )
 
     def _chat(
-        self, question: str, query: Query, passages: list[ScoredChunk], started: float, retrieved_at: float
+        self,
+        question: str,
+        query: Query,
+        passages: list[ScoredChunk],
+        snapshot: Snapshot,
+        started: float,
+        retrieved_at: float,
     ) -> Iterator[str | Answer]:
         from assistant.chat import ChatAnswerer
 
         if self._chat_answerer is None:
             self._chat_answerer = ChatAnswerer.from_settings(self.settings)
         answer: Answer | None = None
-        for event in self._chat_answerer.stream(question, query, passages, self.search.snapshot):
+        for event in self._chat_answerer.stream(question, query, passages, snapshot):
             if isinstance(event, Answer):
                 answer = event
             else:

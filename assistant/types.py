@@ -194,10 +194,6 @@ class IngestReport:
     seconds: float = 0.0
     collection: str = ""
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed or self.chunks_added or self.chunks_removed)
-
     def to_json(self) -> dict[str, Any]:
         return {
             "collection": self.collection,

@@ -137,3 +137,31 @@ def test_vector_shaping_settings_name_a_separate_index(tmp_path: Path) -> None:
         != Settings(corpus_dir=tmp_path, index_dir=tmp_path / "ix", embedding_model="other").index_name()
     )
     assert base.index_name() != Settings(corpus_dir=tmp_path / "other", index_dir=tmp_path / "ix").index_name()
+
+
+class _Interrupting(CountingEmbeddings):
+    """Stops the run (as Ctrl+C would) when asked to embed its third group of texts."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if len(self.calls) == 4:  # two documents done: each takes one call for chunks, one for sentences
+            raise KeyboardInterrupt
+        self.calls.append(len(texts))
+        return super().encode(texts)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+
+def test_an_interrupted_ingest_keeps_its_work_and_the_next_run_finishes_it(
+    corpus_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("assistant.ingest._DOCUMENTS_PER_PASS", 1)
+    with pytest.raises(KeyboardInterrupt):
+        _assistant(corpus_copy, tmp_path / "ix", _Interrupting()).ingest()
+    embeddings = CountingEmbeddings()
+    assistant = _assistant(corpus_copy, tmp_path / "ix", embeddings)
+    report = assistant.ingest()
+    assert report.unchanged == 2 and len(report.added) == 2  # only the two not yet embedded
+    in_chroma, in_snapshot = _ids_everywhere(assistant)
+    assert in_chroma == in_snapshot and len({chunk_id.split("#")[0] for chunk_id in in_snapshot}) == 4
