@@ -48,7 +48,9 @@ def main() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    settings_help = "\n".join(f"  {name:<30} {description}" for name, _, description in describe_settings())
+    settings_help = "\n".join(
+        f"  {name:<30} {description} (default: {default})" for name, default, description in describe_settings()
+    )
     parser = argparse.ArgumentParser(
         prog="assistant",
         description="Answers questions about a news corpus from that corpus alone, with a citation on every claim.",
@@ -220,7 +222,8 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:
     for name, value in settings.model_dump().items():
-        print(f"ASSISTANT_{name.upper()}={value if value is not None else ''}")
+        shown = "(set)" if name == "api_key" and value else value  # never print the secret itself
+        print(f"ASSISTANT_{name.upper()}={shown if shown is not None else ''}")
     return 0
 
 

@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(default=Path("corpus"), description="Folder of documents to answer from.")
     index_dir: Path = Field(
         default=Path(".index"),
-        description="Folder for the local index: the Chroma store (embedded mode) and the lexical index.",
+        description="Folder for the local index: catalog, lexical index and sentence vectors, the embedded "
+        "Chroma store, and the model's ONNX export for questions.",
     )
     embedding_model: str = Field(
         default=DEFAULT_EMBEDDING_MODEL,
@@ -101,5 +102,6 @@ def describe_settings() -> list[tuple[str, str, str]]:
     """Each setting as (environment variable, default, description), for help texts and the README."""
     rows = []
     for name, info in Settings.model_fields.items():
-        rows.append((f"ASSISTANT_{name.upper()}", str(info.default), info.description or ""))
+        default = "unset" if info.default is None else str(info.default)
+        rows.append((f"ASSISTANT_{name.upper()}", default, info.description or ""))
     return rows
