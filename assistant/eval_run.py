@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from assistant.evaluation import (
-    _CHUNKS_FOR_DOCUMENTS,
+    CHUNKS_FOR_DOCUMENTS,
     RETRIEVAL_DEPTH,
     EvalQuestion,
     IndexTexts,
@@ -112,7 +112,7 @@ def evaluate(
     """Ask every question, retrieve its ranking, and score both."""
     results = []
     for question in questions:
-        depth = RETRIEVAL_DEPTH if question.evidence else _CHUNKS_FOR_DOCUMENTS
+        depth = RETRIEVAL_DEPTH if question.evidence else CHUNKS_FOR_DOCUMENTS
         ranked = pipeline.retrieve(question.question, depth, question.history)
         started = time.perf_counter()
         answer = pipeline.ask(question.question, question.history, k)
@@ -135,7 +135,10 @@ def run_eval_command(
     args: argparse.Namespace, settings: Settings, echo: Callable[[str], None], progress_bar: Callable[[], Any]
 ) -> int:
     """`assistant eval`: index the corpus, run the set, write the results, check the --min gates."""
+    from tqdm import tqdm
+
     from assistant.eval_report import compare_table, load_compared, parse_minimums, write_results
+    from assistant.ingest import open_catalog
     from assistant.pipeline import Assistant
 
     questions = load_questions(args.questions)
@@ -144,7 +147,7 @@ def run_eval_command(
     assistant = Assistant(settings)
     with progress_bar() as bar:
         report = assistant.ingest(progress=bar)
-    k = assistant._k(args.k)
+    k = assistant.resolve_k(args.k)
     support = "verbatim"
     pipeline: _Pipeline
     if args.retriever == "baseline":
@@ -155,13 +158,9 @@ def run_eval_command(
         pipeline = _HybridPipeline(assistant)
         support = "verbatim" if assistant.chat_model is None else "lexical"
     snapshot = assistant.search.snapshot
-    from assistant.ingest import open_catalog
-
     catalog = open_catalog(settings)
     try:
         texts = IndexTexts(catalog, {chunk.chunk_id: chunk.text for chunk in snapshot.chunks})
-        from tqdm import tqdm
-
         with tqdm(total=len(questions), unit="q", desc="questions", disable=None) as bar:
             results = evaluate(questions, pipeline, texts, k, support, bar.update)
     finally:

@@ -19,7 +19,7 @@ from assistant.errors import UsageError
 from assistant.types import Answer, ScoredChunk
 
 RETRIEVAL_DEPTH = 10  # ranks the retrieval metrics look at
-_CHUNKS_FOR_DOCUMENTS = 40  # chunks fetched to fill RETRIEVAL_DEPTH distinct documents
+CHUNKS_FOR_DOCUMENTS = 40  # chunks fetched to fill RETRIEVAL_DEPTH distinct documents
 _MARKER = re.compile(r"\s*\[\d+\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 

@@ -61,11 +61,11 @@ class Assistant:
         self, query: str, k: int | None = None, filters: Filters | None = None, history: History | None = None
     ) -> list[ScoredChunk]:
         """The k best chunks for a query, best first."""
-        return self.search.search(make_query(_checked(query), history), self._k(k), filters)
+        return self.search.search(make_query(_checked(query), history), self.resolve_k(k), filters)
 
     def retriever(self, k: int | None = None, filters: Filters | None = None) -> CorpusRetriever:
         """This corpus's retriever as a LangChain BaseRetriever."""
-        return CorpusRetriever(search=self.search, k=self._k(k), filters=filters)
+        return CorpusRetriever(search=self.search, k=self.resolve_k(k), filters=filters)
 
     def ask(
         self,
@@ -105,7 +105,7 @@ class Assistant:
         """
         started = time.perf_counter()
         query = make_query(_checked(question), history)
-        k = self._k(k)
+        k = self.resolve_k(k)
         if mode == "chat" and self.chat_model is None:
             raise UsageError(
                 "No chat model is configured; set ASSISTANT_LLM (e.g. ollama:llama3.2) or use extractive answers."
@@ -156,7 +156,8 @@ class Assistant:
         timings = {"retrieve": (retrieved_at - started) * 1000, "answer": (time.perf_counter() - retrieved_at) * 1000}
         yield replace(answer, timings_ms=timings)
 
-    def _k(self, k: int | None) -> int:
+    def resolve_k(self, k: int | None) -> int:
+        """The number of passages to retrieve: k, or the setting; UsageError when out of range."""
         k = self.settings.k if k is None else k
         if not 1 <= k <= MAX_K:
             raise UsageError(f"k must be between 1 and {MAX_K}, not {k}.")
