@@ -120,7 +120,8 @@ def test_incremental_re_ingest_through_the_server(chroma: str, corpus: Path, tmp
     assert _ids_on_server(server) == sorted(embedded.store.doc_hashes())
     assert remote.chunks_total == first.chunks_total == server.store.count()
     _same_everywhere(embedded, server)
-    assert not server.ingest().changed  # nothing changed: nothing sent
+    again = server.ingest()  # nothing changed: nothing embedded, nothing sent
+    assert (again.added, again.updated, again.removed, again.chunks_synced) == ([], [], [], 0)
 
 
 def test_every_command_uses_the_server(
@@ -206,5 +207,6 @@ def test_a_wiped_server_is_reported_and_refilled_from_the_catalog_without_embedd
     server.embeddings.encode = counting  # type: ignore[method-assign]
     report = server.ingest()
     server.embeddings.encode = encode  # type: ignore[method-assign]
-    assert embedded == [] and not report.changed and server.store.count() == first.chunks_total
+    assert embedded == [] and (report.added, report.updated, report.removed) == ([], [], [])
+    assert report.chunks_synced == server.store.count() == first.chunks_total
     assert _ranked(server, QUESTION) == expected
