@@ -24,7 +24,7 @@ _EXPORTS = {
     "ChunkInfo": "assistant.types",
     "Citation": "assistant.types",
     "CorpusError": "assistant.errors",
-    "CorpusRetriever": "assistant.retrieve",
+    "CorpusRetriever": "assistant.lc_retriever",
     "Document": "assistant.types",
     "Filters": "assistant.types",
     "IndexMissingError": "assistant.errors",
@@ -62,8 +62,8 @@ if TYPE_CHECKING:
     from assistant.answer import ABSTENTION_REPLY
     from assistant.embed import SentenceEmbeddings
     from assistant.errors import AssistantError, BackendError, CorpusError, IndexMissingError, UsageError
+    from assistant.lc_retriever import CorpusRetriever
     from assistant.pipeline import AnswerMode, Assistant
-    from assistant.retrieve import CorpusRetriever
     from assistant.settings import Settings
     from assistant.types import Answer, ChunkInfo, Citation, Document, Filters, IngestReport, ScoredChunk, make_filters
 

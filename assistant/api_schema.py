@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from assistant.errors import UsageError
 from assistant.pipeline import MAX_K, MAX_QUESTION_CHARS
-from assistant.types import Filters, make_filters
+from assistant.types import Citation, Filters, make_filters
 
 MAX_TURNS = 20
 _Text = Annotated[str, StringConstraints(max_length=8000)]
@@ -90,26 +90,13 @@ class RetrieveResponse(BaseModel):
     results: list[ChunkRecord]
 
 
-class CitationRecord(BaseModel):
-    n: int
-    doc_id: str
-    title: str
-    source: str
-    date: str | None
-    chunk_id: str
-    quote: str
-    start: int
-    end: int
-    url: str | None = Field(default=None, description="Present when the document's metadata gives one.")
-
-
 class AskResponse(BaseModel):
     """The object `assistant ask --json` prints."""
 
     question: str
     answer: str
     abstained: bool
-    citations: list[CitationRecord]
+    citations: list[Citation]  # the record itself: its fields are the wire format (url only when known)
     timings_ms: dict[str, float]
 
 

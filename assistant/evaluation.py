@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from assistant.catalog import Catalog
 from assistant.errors import UsageError
+from assistant.lexical import tokenize
 from assistant.types import Answer, ScoredChunk
 
 RETRIEVAL_DEPTH = 10  # ranks the retrieval metrics look at
@@ -227,8 +228,6 @@ def _supports(claim: str, quote: str, method: str) -> bool:
         return False
     if method == "verbatim":
         return _squash(claim) == _squash(quote) or _squash(claim) in _squash(quote)
-    from assistant.lexical import tokenize
-
     words = set(tokenize(claim))
     return bool(words) and len(words & set(tokenize(quote))) / len(words) >= 0.6
 

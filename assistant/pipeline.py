@@ -13,7 +13,7 @@ from assistant.embed import embeddings_for
 from assistant.errors import UsageError
 from assistant.index import VectorStore
 from assistant.ingest import Progress, add_document, ingest
-from assistant.retrieve import CorpusRetriever, History, HybridSearch, Query, make_query
+from assistant.retrieve import History, HybridSearch, Query, make_query
 from assistant.settings import Settings
 from assistant.snapshot import Snapshot
 from assistant.types import Answer, Filters, IngestReport, ScoredChunk
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from assistant.chat import ChatAnswerer
+    from assistant.lc_retriever import CorpusRetriever
 
 AnswerMode = Literal["extractive", "chat"]
 MAX_QUESTION_CHARS = 2000
@@ -65,6 +66,8 @@ class Assistant:
 
     def retriever(self, k: int | None = None, filters: Filters | None = None) -> CorpusRetriever:
         """This corpus's retriever as a LangChain BaseRetriever."""
+        from assistant.lc_retriever import CorpusRetriever
+
         return CorpusRetriever(search=self.search, k=self.resolve_k(k), filters=filters)
 
     def ask(

@@ -7,10 +7,6 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document as LCDocument
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from assistant.embed import SentenceEmbeddings, embeddings_for
 from assistant.index import VectorStore
@@ -151,28 +147,3 @@ def _filter_mask(chunks: list[ChunkInfo], filters: Filters) -> np.ndarray:
         dtype=bool,
         count=len(chunks),
     )
-
-
-class CorpusRetriever(BaseRetriever):
-    """The hybrid retriever as a LangChain retriever: Documents with the chunk's metadata and scores.
-
-    Drops into any LCEL chain or agent; `invoke`, `ainvoke` and `batch` come from BaseRetriever.
-    """
-
-    search: HybridSearch
-    k: int = 5
-    filters: Filters | None = None
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
-        return [to_langchain(result) for result in self.search.search(make_query(query), self.k, self.filters)]
-
-
-def to_langchain(result: ScoredChunk) -> LCDocument:
-    """A retrieved chunk as a LangChain Document: its text, and its metadata with rank and scores."""
-    metadata = result.chunk.metadata()
-    metadata.update(
-        score=result.score, rank=result.rank, dense_rank=result.dense_rank, lexical_rank=result.lexical_rank
-    )
-    return LCDocument(page_content=result.chunk.text, metadata=metadata, id=result.chunk.chunk_id)
