@@ -15,7 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "ABSTENTION_REPLY": "assistant.answer",
+    "ABSTENTION_REPLY": "assistant.answer.extractive",
     "Answer": "assistant.types",
     "AnswerMode": "assistant.pipeline",
     "Assistant": "assistant.pipeline",
@@ -24,13 +24,13 @@ _EXPORTS = {
     "ChunkInfo": "assistant.types",
     "Citation": "assistant.types",
     "CorpusError": "assistant.errors",
-    "CorpusRetriever": "assistant.lc_retriever",
+    "CorpusRetriever": "assistant.retrieval.langchain",
     "Document": "assistant.types",
     "Filters": "assistant.types",
     "IndexMissingError": "assistant.errors",
     "IngestReport": "assistant.types",
     "ScoredChunk": "assistant.types",
-    "SentenceEmbeddings": "assistant.embed",
+    "SentenceEmbeddings": "assistant.index.embed",
     "Settings": "assistant.settings",
     "UsageError": "assistant.errors",
     "make_filters": "assistant.types",
@@ -59,11 +59,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from assistant.answer import ABSTENTION_REPLY
-    from assistant.embed import SentenceEmbeddings
+    from assistant.answer.extractive import ABSTENTION_REPLY
     from assistant.errors import AssistantError, BackendError, CorpusError, IndexMissingError, UsageError
-    from assistant.lc_retriever import CorpusRetriever
+    from assistant.index.embed import SentenceEmbeddings
     from assistant.pipeline import AnswerMode, Assistant
+    from assistant.retrieval.langchain import CorpusRetriever
     from assistant.settings import Settings
     from assistant.types import Answer, ChunkInfo, Citation, Document, Filters, IngestReport, ScoredChunk, make_filters
 

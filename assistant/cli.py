@@ -194,28 +194,28 @@ def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.ui import serve
+    from assistant.serve.ui import serve
 
     serve(settings, host=args.host, port=args.port)
     return 0
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.api import run_api
+    from assistant.serve.api import run_api
 
     run_api(settings, host=args.host, port=args.port)
     return 0
 
 
 def _mcp(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.mcp_server import run_mcp
+    from assistant.serve.mcp import run_mcp
 
     run_mcp(settings)
     return 0
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.eval_run import run_eval_command
+    from assistant.evaluation.run import run_eval_command
 
     return run_eval_command(args, settings, print, _progress_bar)
 

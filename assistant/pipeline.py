@@ -8,21 +8,23 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
-from assistant.answer import ABSTENTION_REPLY, cite, select
-from assistant.embed import embeddings_for
+from assistant.answer.extractive import ABSTENTION_REPLY, cite, select
 from assistant.errors import UsageError
-from assistant.index import VectorStore
-from assistant.ingest import Progress, add_document, ingest
-from assistant.retrieve import History, HybridSearch, Query, make_query
+from assistant.index.chroma import VectorStore
+from assistant.index.embed import embeddings_for
+from assistant.index.snapshot import Snapshot
+from assistant.ingest.sync import Progress, ingest
+from assistant.ingest.upload import add_document
+from assistant.retrieval.hybrid import HybridSearch
+from assistant.retrieval.query import History, Query, make_query
 from assistant.settings import Settings
-from assistant.snapshot import Snapshot
 from assistant.types import Answer, Filters, IngestReport, ScoredChunk
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from assistant.chat import ChatAnswerer
-    from assistant.lc_retriever import CorpusRetriever
+    from assistant.answer.chat import ChatAnswerer
+    from assistant.retrieval.langchain import CorpusRetriever
 
 AnswerMode = Literal["extractive", "chat"]
 MAX_QUESTION_CHARS = 2000
@@ -40,7 +42,7 @@ class Assistant:
         self.search = HybridSearch(self.settings, self.embeddings, self.store)
         self._chat_answerer: ChatAnswerer | None = None
         if chat_model is not None:
-            from assistant.chat import ChatAnswerer
+            from assistant.answer.chat import ChatAnswerer
 
             self._chat_answerer = ChatAnswerer(chat_model)
         self._ingesting = threading.Lock()
@@ -66,7 +68,7 @@ class Assistant:
 
     def retriever(self, k: int | None = None, filters: Filters | None = None) -> CorpusRetriever:
         """This corpus's retriever as a LangChain BaseRetriever."""
-        from assistant.lc_retriever import CorpusRetriever
+        from assistant.retrieval.langchain import CorpusRetriever
 
         return CorpusRetriever(search=self.search, k=self.resolve_k(k), filters=filters)
 
@@ -145,7 +147,7 @@ class Assistant:
         started: float,
         retrieved_at: float,
     ) -> Iterator[str | Answer]:
-        from assistant.chat import ChatAnswerer
+        from assistant.answer.chat import ChatAnswerer
 
         if self._chat_answerer is None:
             self._chat_answerer = ChatAnswerer.from_settings(self.settings)

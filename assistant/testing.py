@@ -1,6 +1,6 @@
 """Fakes that implement the real interfaces, for testing code built on the assistant: no model, no server.
 
-    from assistant.chat import ChatAnswerer
+    from assistant.answer.chat import ChatAnswerer
     from assistant.testing import scripted_chat_model
     assistant._chat_answerer = ChatAnswerer(scripted_chat_model(["Talks were held in Istanbul [1]."]))
 
@@ -18,9 +18,9 @@ from langchain_core.language_models import BaseChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from assistant.answer import ABSTENTION_REPLY
-from assistant.chunk import split_sentences
-from assistant.lexical import tokenize
+from assistant.answer.extractive import ABSTENTION_REPLY
+from assistant.index.lexical import tokenize
+from assistant.ingest.chunk import split_sentences
 
 __test__ = False  # pytest: these are helpers, not tests
 

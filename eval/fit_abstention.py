@@ -1,4 +1,4 @@
-"""Fit the abstention model of assistant/answer.py from evaluation runs.
+"""Fit the abstention model of assistant/answer/extractive.py from evaluation runs.
 
 Each question of a run records the signals of its best sentence (similarity, coverage, names_found)
 and whether the corpus answers it. This fits a class-balanced, L2-regularised logistic

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from assistant.answer import ABSTENTION_REPLY
-from assistant.load import load_corpus
+from assistant.answer.extractive import ABSTENTION_REPLY
+from assistant.ingest.load import load_corpus
 from assistant.pipeline import Assistant
 from assistant.types import Answer
 

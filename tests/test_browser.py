@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from assistant.ui import EMPTY_QUESTION, EXAMPLE_QUESTIONS, FEEDBACK_SAVED
-from assistant.ui_render import ABSTENTION_LABEL
+from assistant.serve.render import ABSTENTION_LABEL
+from assistant.serve.ui import EMPTY_QUESTION, EXAMPLE_QUESTIONS, FEEDBACK_SAVED
 
 from .conftest import BUNDLED_CORPUS, ROOT
 

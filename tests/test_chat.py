@@ -9,12 +9,12 @@ from collections.abc import Callable
 import pytest
 from langchain_core.language_models import BaseChatModel
 
-from assistant.answer import ABSTENTION_REPLY
-from assistant.chat import SYSTEM_PROMPT, ChatAnswerer, build_messages, chat_model
+from assistant.answer.chat import SYSTEM_PROMPT, ChatAnswerer, build_messages, chat_model
+from assistant.answer.extractive import ABSTENTION_REPLY
 from assistant.errors import BackendError, UsageError
-from assistant.load import load_corpus
+from assistant.ingest.load import load_corpus
 from assistant.pipeline import Assistant
-from assistant.retrieve import make_query
+from assistant.retrieval.query import make_query
 from assistant.settings import Settings
 from assistant.testing import FailingChatModel, QuotingChatModel, scripted_chat_model
 from assistant.types import Answer, ScoredChunk
@@ -114,7 +114,7 @@ def test_an_out_of_range_marker_is_dropped_and_markers_are_renumbered(bundled: A
     answer = chat(scripted_chat_model([reply])).ask(TALKS)
     assert answer.text == (
         "Russian-appointed officials in Luhansk claim to have fully captured the region. [1] "
-        'Putin called the proposals absolutely contradictory. [2]'
+        "Putin called the proposals absolutely contradictory. [2]"
     )
     assert "Luhansk" in answer.citations[0].quote and "contradictory" in answer.citations[1].quote
     assert answer.confidence == pytest.approx(2 / 3)

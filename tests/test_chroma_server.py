@@ -15,9 +15,9 @@ import pytest
 
 from assistant.cli import cli
 from assistant.errors import BackendError, IndexMissingError
+from assistant.index.snapshot import open_snapshot
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
-from assistant.snapshot import open_snapshot
 from assistant.types import Filters, make_filters
 
 from .conftest import BUNDLED_CORPUS, DATA

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from assistant.chunk import chunk_document, split_sentences
-from assistant.load import load_corpus
+from assistant.ingest.chunk import chunk_document, split_sentences
+from assistant.ingest.load import load_corpus
 from assistant.types import Document
 
 from .conftest import BUNDLED_CORPUS

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.embed import SentenceEmbeddings
-from assistant.embed_onnx import OnnxQueryEncoder, export, exportable, files_for
 from assistant.errors import UsageError
+from assistant.index.embed import SentenceEmbeddings
+from assistant.index.embed_onnx import OnnxQueryEncoder, export, exportable, files_for
 
 from .conftest import BUNDLED_CORPUS
 

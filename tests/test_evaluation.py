@@ -7,15 +7,8 @@ import pytest
 
 from assistant.cli import cli
 from assistant.errors import UsageError
-from assistant.evaluation import (
-    EvalQuestion,
-    answer_metrics,
-    citation_metrics,
-    load_questions,
-    normalise_answer,
-    retrieval_metrics,
-    token_f1,
-)
+from assistant.evaluation.metrics import answer_metrics, citation_metrics, normalise_answer, retrieval_metrics, token_f1
+from assistant.evaluation.questions import EvalQuestion, load_questions
 from assistant.types import Answer, ChunkInfo, Citation, ScoredChunk
 
 from .conftest import BUNDLED_CORPUS

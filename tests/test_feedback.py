@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer import ABSTENTION_REPLY
-from assistant.feedback import append_feedback, feedback_record, record_feedback
+from assistant.answer.extractive import ABSTENTION_REPLY
+from assistant.serve.feedback import append_feedback, feedback_record, record_feedback
 from assistant.types import Answer, Citation
 
 QUOTE_1 = "Putin continues to reject an immediate ceasefire."
@@ -28,7 +28,12 @@ ABSTAINED = Answer("Who won the 1966 World Cup?", ABSTENTION_REPLY, (), abstaine
 HISTORY = [("What are Russia's preconditions?", "Putin demands ... [1]")]
 # What `assistant eval` reads from a question-set line (eval/README and DESIGN.md).
 QUESTION_SET_TYPES = {
-    "id": str, "question": str, "history": list, "answerable": bool, "evidence": list, "evidence_doc_ids": list,
+    "id": str,
+    "question": str,
+    "history": list,
+    "answerable": bool,
+    "evidence": list,
+    "evidence_doc_ids": list,
 }
 
 

@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.embed import SentenceEmbeddings
 from assistant.errors import CorpusError
+from assistant.index.embed import SentenceEmbeddings
+from assistant.index.snapshot import open_snapshot
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
-from assistant.snapshot import open_snapshot
 
 
 class CountingEmbeddings(SentenceEmbeddings):
@@ -156,7 +156,7 @@ class _Interrupting(CountingEmbeddings):
 def test_an_interrupted_ingest_keeps_its_work_and_the_next_run_finishes_it(
     corpus_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("assistant.ingest._DOCUMENTS_PER_PASS", 1)
+    monkeypatch.setattr("assistant.ingest.sync._DOCUMENTS_PER_PASS", 1)
     with pytest.raises(KeyboardInterrupt):
         _assistant(corpus_copy, tmp_path / "ix", _Interrupting()).ingest()
     embeddings = CountingEmbeddings()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from assistant.load import doc_id_for, load_corpus
+from assistant.ingest.load import doc_id_for, load_corpus
 
 from .conftest import BUNDLED_CORPUS, DATA
 

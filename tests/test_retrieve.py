@@ -7,9 +7,9 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.runnables import RunnableLambda
 
 from assistant.errors import UsageError
-from assistant.lexical import expand_query, normalise
+from assistant.index.lexical import normalise
 from assistant.pipeline import Assistant
-from assistant.retrieve import make_query
+from assistant.retrieval.query import expand_query, make_query
 from assistant.types import make_filters
 
 

@@ -12,14 +12,11 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from assistant.answer import ABSTENTION_REPLY
+from assistant.answer.extractive import ABSTENTION_REPLY
 from assistant.errors import UsageError
 from assistant.pipeline import Assistant
-from assistant.settings import Settings
-from assistant.types import Answer, ChunkInfo, Citation, ScoredChunk
-from assistant.ui import EMPTY_QUESTION, EXAMPLE_QUESTIONS, ChatHandlers, Turn, build_ui, serve
-from assistant.ui_page import page_options
-from assistant.ui_render import (
+from assistant.serve.page import page_options
+from assistant.serve.render import (
     ABSTENTION_LABEL,
     CONTEXT_CHARS,
     answer_html,
@@ -28,6 +25,9 @@ from assistant.ui_render import (
     sources_html,
     sources_panel,
 )
+from assistant.serve.ui import EMPTY_QUESTION, EXAMPLE_QUESTIONS, ChatHandlers, Turn, build_ui, serve
+from assistant.settings import Settings
+from assistant.types import Answer, ChunkInfo, Citation, ScoredChunk
 
 from .conftest import BUNDLED_CORPUS
 

@@ -56,9 +56,7 @@ def append_feedback(path: Path, record: dict[str, Any]) -> None:
         file.write(line)
 
 
-def record_feedback(
-    path: Path, answer: Answer, history: Sequence[tuple[str, str]], verdict: Verdict
-) -> dict[str, Any]:
+def record_feedback(path: Path, answer: Answer, history: Sequence[tuple[str, str]], verdict: Verdict) -> dict[str, Any]:
     """Build the record for a verdict and append it to the feedback file; returns the record."""
     record = feedback_record(answer, history, verdict)
     append_feedback(path, record)

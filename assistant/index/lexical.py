@@ -1,4 +1,4 @@
-"""The lexical side: a tokenizer shared by ranking and answering, and a BM25 index built at ingest."""
+"""The lexical index: the tokenizer shared by indexing, ranking and answering, and BM25 over chunks."""
 
 from __future__ import annotations
 
@@ -8,16 +8,11 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import sparse
-
-from assistant.aliases import alias_table
-
-ALIAS_WEIGHT = 0.5  # an alias counts half as much as the word the user typed
 
 # Function words and question words: they say nothing about which passage answers.
 STOPWORDS = frozenset(
@@ -37,6 +32,7 @@ _ACRONYMS = [
     (re.compile(r"\bU\.N\.|\bUN\b"), " UN "),
     (re.compile(r"\bE\.U\.|\bEU\b"), " EU "),
 ]
+
 _WORD = re.compile(r"\w+")
 
 
@@ -55,7 +51,7 @@ def _stemmer() -> Any:
     return snowballstemmer.stemmer("english")
 
 
-def _words(text: str) -> list[tuple[str, str]]:
+def content_words(text: str) -> list[tuple[str, str]]:
     """(word as written, index form) of each content word of a text."""
     for pattern, replacement in _ACRONYMS:
         text = pattern.sub(replacement, text)
@@ -70,45 +66,7 @@ def _words(text: str) -> list[tuple[str, str]]:
 
 def tokenize(text: str) -> list[str]:
     """The content words of a text in index form, in order; stopwords and single letters dropped."""
-    return [term for _, term in _words(text)]
-
-
-@functools.cache
-def aliases() -> dict[str, frozenset[str]]:
-    return alias_table(normalise)
-
-
-@dataclass(frozen=True)
-class QueryTerm:
-    """A word of a query in index form, the other names it goes by, and whether it is a name."""
-
-    term: str
-    aliases: frozenset[str]
-    is_name: bool
-
-
-def query_terms(text: str) -> list[QueryTerm]:
-    """The distinct content words of a query, first occurrence first."""
-    terms: dict[str, QueryTerm] = {}
-    for position, (word, term) in enumerate(_words(text)):
-        if term in terms:
-            continue
-        acronym = word.isupper() and len(word) > 1
-        capitalised = word[:1].isupper() and (position > 0 or not text.lstrip().startswith(word))
-        terms[term] = QueryTerm(term, aliases().get(term, frozenset()), acronym or capitalised)
-    return list(terms.values())
-
-
-def expand_query(text: str) -> dict[str, float]:
-    """Query terms with weights: the words of the query at 1, their aliases at ALIAS_WEIGHT."""
-    weights: dict[str, float] = {}
-    terms = query_terms(text)
-    for term in terms:
-        weights[term.term] = 1.0
-    for term in terms:
-        for alias in term.aliases:
-            weights.setdefault(alias, ALIAS_WEIGHT)
-    return weights
+    return [term for _, term in content_words(text)]
 
 
 class BM25Index:

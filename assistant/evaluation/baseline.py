@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from assistant.chunk import split_sentences
-from assistant.embed import SentenceEmbeddings
-from assistant.index import VectorStore
-from assistant.retrieve import History
+from assistant.index.chroma import VectorStore
+from assistant.index.embed import SentenceEmbeddings
+from assistant.ingest.chunk import split_sentences
+from assistant.retrieval.query import History
 from assistant.types import Answer, ChunkInfo, Citation, ScoredChunk
 
 

@@ -63,7 +63,7 @@ class SentenceEmbeddings(Embeddings):
         if self.cache_dir is None:
             return False
         try:
-            from assistant.embed_onnx import OnnxQueryEncoder
+            from assistant.index.embed_onnx import OnnxQueryEncoder
 
             return OnnxQueryEncoder(self.cache_dir, self.model_name)
         except (ImportError, OSError, ValueError, KeyError):
@@ -73,7 +73,7 @@ class SentenceEmbeddings(Embeddings):
         """Make the ONNX export questions use, once; False when this model cannot have one."""
         if self.cache_dir is None:
             return False
-        from assistant.embed_onnx import export, files_for
+        from assistant.index.embed_onnx import export, files_for
 
         if files_for(self.cache_dir, self.model_name)[0].exists():
             return True

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.answer_types import expected_type, has_type
-from assistant.lexical import ALIAS_WEIGHT, QueryTerm, query_terms, tokenize
-from assistant.retrieve import CONTEXT_WEIGHT, Query
-from assistant.snapshot import Snapshot
+from assistant.answer.question_kind import expected_type, has_type
+from assistant.index.lexical import tokenize
+from assistant.index.snapshot import Snapshot
+from assistant.retrieval.query import ALIAS_WEIGHT, CONTEXT_WEIGHT, Query, QueryTerm, query_terms
 from assistant.types import Citation, ScoredChunk
 
 ABSTENTION_REPLY = "The corpus does not answer this question: none of the passages I found says."

@@ -16,11 +16,11 @@ from typing import Any
 
 import gradio as gr
 
-from assistant import ui_render as render
 from assistant.errors import AssistantError, IndexMissingError
-from assistant.feedback import Verdict, record_feedback
-from assistant.ingest import UPLOAD_SUFFIXES
+from assistant.ingest.upload import UPLOAD_SUFFIXES
 from assistant.pipeline import AnswerMode, Assistant
+from assistant.serve import render
+from assistant.serve.feedback import Verdict, record_feedback
 from assistant.settings import Settings
 from assistant.types import Answer, make_filters
 
@@ -274,8 +274,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     """Serve the chat at / with the REST API beside it, until interrupted."""
     import uvicorn
 
-    from assistant.api import check_exposure, create_app
-    from assistant.ui_page import page_options
+    from assistant.serve.api import check_exposure, create_app
+    from assistant.serve.page import page_options
 
     check_exposure(settings, host)
     assistant = Assistant(settings)
@@ -289,4 +289,3 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     shown = f"[{host}]" if ":" in host else host
     print(f"The chat is at http://{shown}:{port}/ (REST API beside it); Ctrl+C stops it.", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
-

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.catalog import Catalog
 from assistant.errors import IndexMissingError
-from assistant.lexical import BM25Index, tokenize
+from assistant.index.catalog import Catalog
+from assistant.index.lexical import BM25Index, tokenize
 from assistant.types import ChunkInfo
 
 _POINTER = "current"

@@ -1,100 +1,25 @@
-"""Answer-quality evaluation: question sets, per-question metrics, and the run behind `assistant eval`.
-
-Every metric is defined in eval/README.md with its formula; the functions here are those formulas.
-"""
+"""The metrics of one question: retrieval, answers, citations, latency. eval/README.md gives each formula."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from assistant.catalog import Catalog
-from assistant.errors import UsageError
-from assistant.lexical import tokenize
+from assistant.evaluation.questions import EvalQuestion
+from assistant.index.catalog import Catalog
+from assistant.index.lexical import tokenize
 from assistant.types import Answer, ScoredChunk
 
 RETRIEVAL_DEPTH = 10  # ranks the retrieval metrics look at
+
 CHUNKS_FOR_DOCUMENTS = 40  # chunks fetched to fill RETRIEVAL_DEPTH distinct documents
+
 _MARKER = re.compile(r"\s*\[\d+\]")
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-@dataclass(frozen=True)
-class EvalQuestion:
-    """One line of a question set (DESIGN.md); unknown fields are kept in `extra` and ignored."""
-
-    id: str
-    question: str
-    history: list[tuple[str, str]] = field(default_factory=list)
-    answerable: bool = True
-    answers: list[str] = field(default_factory=list)
-    key_facts: list[list[str]] = field(default_factory=list)
-    evidence: list[str] = field(default_factory=list)
-    evidence_doc_ids: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def load_questions(path: Path) -> list[EvalQuestion]:
-    """Read a JSONL question set; a bad line is an error that names the line."""
-    if not path.is_file():
-        raise UsageError(f"Question set '{path}' does not exist.")
-    questions: list[EvalQuestion] = []
-    seen: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{where} is not valid JSON ({exc.msg}).") from None
-        if (
-            not isinstance(record, dict)
-            or not str(record.get("id", "")).strip()
-            or not str(record.get("question", "")).strip()
-        ):
-            raise UsageError(f'{where} needs an "id" and a "question".')
-        if str(record["id"]) in seen:
-            raise UsageError(f'{where} repeats the id "{record["id"]}".')
-        seen.add(str(record["id"]))
-        questions.append(_question(record, where))
-    if not questions:
-        raise UsageError(f"Question set '{path}' holds no questions.")
-    return questions
-
-
-def _question(record: dict[str, Any], where: str) -> EvalQuestion:
-    known = {"id", "question", "history", "answerable", "answers", "key_facts", "evidence", "evidence_doc_ids"}
-    try:
-        history = [(str(user), str(reply)) for user, reply in record.get("history") or []]
-        key_facts = [
-            [str(a) for a in (group if isinstance(group, list) else [group])] for group in record.get("key_facts") or []
-        ]
-    except (TypeError, ValueError):
-        raise UsageError(
-            f'{where}: "history" must be a list of [user, assistant] pairs and "key_facts" a list of lists.'
-        ) from None
-    answerable = record.get("answerable")
-    return EvalQuestion(
-        id=str(record["id"]),
-        question=str(record["question"]),
-        history=history,
-        answerable=True if answerable is None else bool(answerable),
-        answers=[str(a) for a in record.get("answers") or []],
-        key_facts=key_facts,
-        evidence=[str(e) for e in record.get("evidence") or []],
-        evidence_doc_ids=[str(d) for d in record.get("evidence_doc_ids") or []],
-        extra={k: v for k, v in record.items() if k not in known},
-    )
-
-
-# -- text normalisation (SQuAD-style) ---------------------------------------------------------
 
 
 def strip_markers(text: str) -> str:
@@ -109,9 +34,6 @@ def normalise_answer(text: str) -> str:
 
 def _squash(text: str) -> str:
     return " ".join(text.lower().split())
-
-
-# -- metrics of one question ------------------------------------------------------------------
 
 
 def retrieval_metrics(question: EvalQuestion, ranked: Sequence[ScoredChunk]) -> dict[str, float]:

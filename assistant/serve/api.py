@@ -24,7 +24,9 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from assistant.api_schema import (
+from assistant.errors import AssistantError, BackendError, CorpusError, IndexMissingError, UsageError
+from assistant.pipeline import Assistant
+from assistant.serve.schema import (
     ERRORS,
     SSE_DOC,
     UPLOAD_SCHEMA,
@@ -35,8 +37,6 @@ from assistant.api_schema import (
     RetrieveRequest,
     RetrieveResponse,
 )
-from assistant.errors import AssistantError, BackendError, CorpusError, IndexMissingError, UsageError
-from assistant.pipeline import Assistant
 from assistant.settings import Settings
 from assistant.types import Answer
 

@@ -1,56 +1,17 @@
-"""Hybrid retrieval: dense (Chroma) and lexical (BM25 with aliases) rankings fused by reciprocal rank."""
+"""Hybrid retrieval: dense (Chroma) and lexical (BM25 with aliases) rankings fused by relative score."""
 
 from __future__ import annotations
 
-import re
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.embed import SentenceEmbeddings, embeddings_for
-from assistant.index import VectorStore
-from assistant.lexical import expand_query, tokenize
+from assistant.index.chroma import VectorStore
+from assistant.index.embed import SentenceEmbeddings, embeddings_for
+from assistant.index.snapshot import Snapshot, current_generation, open_snapshot
+from assistant.retrieval.query import Query
 from assistant.settings import Settings
-from assistant.snapshot import Snapshot, current_generation, open_snapshot
 from assistant.types import ChunkInfo, Filters, ScoredChunk
-
-CONTEXT_WEIGHT = 0.3  # words carried over from earlier turns count less than the question's own
-
-_FOLLOW_UP_START = re.compile(r"^\s*(and|but|also|so|then|what about|how about|and what about)\b", re.IGNORECASE)
-_ANAPHORA = re.compile(
-    r"\b(he|she|it|its|they|them|their|theirs|his|her|this|that|these|those|there|the same)\b", re.IGNORECASE
-)
-
-History = list[tuple[str, str]]  # earlier turns as (user, assistant), oldest first
-
-
-@dataclass(frozen=True)
-class Query:
-    """A question as retrieval sees it: its own words and, for a follow-up, the earlier question's words."""
-
-    question: str
-    context: str = ""
-
-    @property
-    def text(self) -> str:
-        return f"{self.question} {self.context}".strip()
-
-    def term_weights(self) -> dict[str, float]:
-        """Weighted lexical terms: the question's, its aliases', then the context's."""
-        weights = expand_query(self.question)
-        for term, weight in expand_query(self.context).items():
-            weights.setdefault(term, weight * CONTEXT_WEIGHT)
-        return weights
-
-
-def make_query(question: str, history: History | None = None) -> Query:
-    """The query for a question; a follow-up ("And what does Ukraine want?") takes the last question as context."""
-    if not history:
-        return Query(question)
-    previous = next((user for user, _ in reversed(history) if user.strip()), "")
-    is_follow_up = bool(_FOLLOW_UP_START.search(question) or _ANAPHORA.search(question)) or len(tokenize(question)) <= 2
-    return Query(question, previous if is_follow_up else "")
 
 
 class HybridSearch:

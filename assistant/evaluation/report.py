@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import UsageError
-from assistant.eval_run import EvalRun
+
+if TYPE_CHECKING:
+    from assistant.evaluation.run import EvalRun
 
 # Metrics where a smaller number is better; deltas and the report say so.
 LOWER_IS_BETTER = (

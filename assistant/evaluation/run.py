@@ -10,17 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant.evaluation import (
+from assistant.evaluation.metrics import (
     CHUNKS_FOR_DOCUMENTS,
     RETRIEVAL_DEPTH,
-    EvalQuestion,
     IndexTexts,
     answer_metrics,
     citation_metrics,
     latency_percentiles,
-    load_questions,
     retrieval_metrics,
 )
+from assistant.evaluation.questions import EvalQuestion, load_questions
+from assistant.evaluation.report import compare_table, load_compared, parse_minimums, write_results
 from assistant.settings import Settings
 from assistant.types import Answer, ScoredChunk
 
@@ -137,8 +137,7 @@ def run_eval_command(
     """`assistant eval`: index the corpus, run the set, write the results, check the --min gates."""
     from tqdm import tqdm
 
-    from assistant.eval_report import compare_table, load_compared, parse_minimums, write_results
-    from assistant.ingest import open_catalog
+    from assistant.ingest.sync import open_catalog
     from assistant.pipeline import Assistant
 
     questions = load_questions(args.questions)
@@ -151,7 +150,7 @@ def run_eval_command(
     support = "verbatim"
     pipeline: _Pipeline
     if args.retriever == "baseline":
-        from assistant.baseline import BaselinePipeline
+        from assistant.evaluation.baseline import BaselinePipeline
 
         pipeline = BaselinePipeline(assistant.store, assistant.embeddings)
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.lexical import normalise
+from assistant.index.lexical import normalise
 
 _TYPE_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (

@@ -1,6 +1,6 @@
 """The hybrid retriever as a LangChain BaseRetriever.
 
-Kept apart from retrieve.py so that answering a question does not import LangChain's retriever and
+Kept apart from hybrid.py so that answering a question does not import LangChain's retriever and
 tracing stack: without it a fresh `assistant ask` went from 3.5-4.0 s to 2.7-2.9 s (bench/README.md).
 `Assistant.retriever()` loads it on demand.
 """
@@ -12,7 +12,8 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.retrieve import HybridSearch, make_query
+from assistant.retrieval.hybrid import HybridSearch
+from assistant.retrieval.query import make_query
 from assistant.types import Filters, ScoredChunk
 
 

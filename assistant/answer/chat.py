@@ -20,13 +20,13 @@ from langchain_core.exceptions import ModelConnectionError, ModelTimeoutError
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from assistant.answer import ABSTENTION_REPLY
-from assistant.chunk import split_sentences
+from assistant.answer.extractive import ABSTENTION_REPLY
 from assistant.errors import AssistantError, BackendError, UsageError
-from assistant.lexical import ALIAS_WEIGHT, aliases, query_terms, tokenize
-from assistant.retrieve import Query
+from assistant.index.lexical import tokenize
+from assistant.index.snapshot import Snapshot
+from assistant.ingest.chunk import split_sentences
+from assistant.retrieval.query import ALIAS_WEIGHT, Query, aliases, query_terms
 from assistant.settings import Settings
-from assistant.snapshot import Snapshot
 from assistant.types import Answer, Citation, ScoredChunk
 
 SYSTEM_PROMPT = f"""You answer questions about news reports on the Russia-Ukraine war.
@@ -182,8 +182,16 @@ def check_citations(question: str, reply: str, passages: list[ScoredChunk], snap
             key = (chunk.doc_id, quote.start, quote.end)
             if key not in citations:
                 citations[key] = Citation(
-                    len(citations) + 1, chunk.doc_id, chunk.title, chunk.source, chunk.date, chunk.chunk_id,
-                    quote.text, quote.start, quote.end, chunk.url,
+                    len(citations) + 1,
+                    chunk.doc_id,
+                    chunk.title,
+                    chunk.source,
+                    chunk.date,
+                    chunk.chunk_id,
+                    quote.text,
+                    quote.start,
+                    quote.end,
+                    chunk.url,
                 )
             if citations[key].n not in markers:
                 markers.append(citations[key].n)

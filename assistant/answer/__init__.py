@@ -1,0 +1,1 @@
+"""Ranked chunks -> an Answer with citations: the extractive and the chat-model answerer."""

@@ -1,0 +1,1 @@
+"""`assistant eval`: question sets, metrics, the run, its report, and the baseline it compares with."""

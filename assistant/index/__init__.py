@@ -1,0 +1,1 @@
+"""Chunks -> vectors and terms: the embedding model, the catalog, the query-time snapshot, Chroma."""

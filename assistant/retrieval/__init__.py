@@ -1,0 +1,1 @@
+"""Questions -> ranked chunks: the query, the hybrid ranking, and the LangChain retriever."""

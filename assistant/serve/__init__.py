@@ -1,0 +1,1 @@
+"""The edges people use: the REST API, the MCP server and the web chat; nothing else imports them."""
