@@ -107,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
         help="baseline: plain LangChain Chroma similarity search, top sentence as the answer",
     )
     evaluate.add_argument("--k", type=int, help="passages retrieved a question")
+    evaluate.add_argument(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="the date questions are asked from when they have no question_date (default: today)",
+    )
     evaluate.set_defaults(run=_eval)
 
     show = commands.add_parser("settings", help="print the settings in effect")
@@ -121,6 +126,12 @@ def _retrieval_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--since", metavar="YYYY-MM-DD", help="only documents dated on or after")
     command.add_argument("--until", metavar="YYYY-MM-DD", help="only documents dated on or before")
     command.add_argument("--tag", action="append", default=[], help="only documents with this tag")
+    command.add_argument(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="the date the question is asked from (default: today): later documents are not used, and "
+        "'this week' or 'last year' are read relative to it",
+    )
     command.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -156,7 +167,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.pipeline import Assistant
 
-    answer = Assistant(settings).ask(args.question, k=args.k, filters=_filters(args))
+    answer = Assistant(settings).ask(args.question, k=args.k, filters=_filters(args), as_of=args.as_of)
     if args.json:
         print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
         return 0
@@ -178,7 +189,7 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 def _retrieve(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.pipeline import Assistant
 
-    results = Assistant(settings).retrieve(args.query, k=args.k, filters=_filters(args))
+    results = Assistant(settings).retrieve(args.query, k=args.k, filters=_filters(args), as_of=args.as_of)
     if args.json:
         print(json.dumps([result.to_json() for result in results], indent=2, ensure_ascii=False))
         return 0

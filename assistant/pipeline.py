@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from assistant.ingest.sync import Progress, ingest
 from assistant.ingest.upload import add_document
 from assistant.retrieval.hybrid import HybridSearch
 from assistant.retrieval.query import History, Query, make_query
+from assistant.retrieval.timeframe import parse_date
 from assistant.settings import Settings
 from assistant.types import Answer, Filters, IngestReport, ScoredChunk
 
@@ -61,16 +63,23 @@ class Assistant:
             return add_document(self.settings, filename, data, self.embeddings, self.store)
 
     def retrieve(
-        self, query: str, k: int | None = None, filters: Filters | None = None, history: History | None = None
+        self,
+        query: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        history: History | None = None,
+        as_of: str | dt.date | None = None,
     ) -> list[ScoredChunk]:
-        """The k best chunks for a query, best first."""
-        return self.search.search(make_query(_checked(query), history), self.resolve_k(k), filters)
+        """The k best chunks for a query asked on as_of (default today), best first."""
+        return self.search.search(make_query(_checked(query), history, as_of), self.resolve_k(k), filters)
 
-    def retriever(self, k: int | None = None, filters: Filters | None = None) -> CorpusRetriever:
-        """This corpus's retriever as a LangChain BaseRetriever."""
+    def retriever(
+        self, k: int | None = None, filters: Filters | None = None, as_of: str | dt.date | None = None
+    ) -> CorpusRetriever:
+        """This corpus's retriever as a LangChain BaseRetriever; as_of fixes its date (default: each call's day)."""
         from assistant.retrieval.langchain import CorpusRetriever
 
-        return CorpusRetriever(search=self.search, k=self.resolve_k(k), filters=filters)
+        return CorpusRetriever(search=self.search, k=self.resolve_k(k), filters=filters, as_of=parse_date(as_of))
 
     def ask(
         self,
@@ -79,10 +88,11 @@ class Assistant:
         k: int | None = None,
         filters: Filters | None = None,
         mode: AnswerMode | None = None,
+        as_of: str | dt.date | None = None,
     ) -> Answer:
-        """Answer a question from the corpus, with citations, or abstain."""
+        """Answer a question asked on as_of (default today) from the corpus, with citations, or abstain."""
         answer: Answer | None = None
-        for event in self.ask_stream(question, history, k, filters, mode):
+        for event in self.ask_stream(question, history, k, filters, mode, as_of):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
@@ -102,14 +112,16 @@ class Assistant:
         k: int | None = None,
         filters: Filters | None = None,
         mode: AnswerMode | None = None,
+        as_of: str | dt.date | None = None,
     ) -> Iterator[str | Answer]:
         """Answer text as it is composed (str pieces), then the finished Answer.
 
         mode: "extractive" quotes the corpus; "chat" uses the configured chat model; None picks the chat
-        model when one is configured.
+        model when one is configured. as_of: the date the question is asked from (default today); documents
+        dated after it are not used, and "this week" or "last year" in the question are read relative to it.
         """
         started = time.perf_counter()
-        query = make_query(_checked(question), history)
+        query = make_query(_checked(question), history, as_of)
         k = self.resolve_k(k)
         if mode == "chat" and self.chat_model is None:
             raise UsageError(

@@ -12,8 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
-# Bump when chunking or sentence splitting changes what a chunk holds: old indexes are then not reused.
-CHUNKER_VERSION = 1
+# Bump when chunking, sentence splitting or what the index stores per chunk changes: old indexes are then
+# not reused (2: undated chunks carry date_int 0 in Chroma, so an as-of cutoff lets them through).
+INDEX_VERSION = 2
 
 
 class Settings(BaseSettings):
@@ -87,7 +88,7 @@ class Settings(BaseSettings):
             "embedding_model": self.embedding_model,
             "chunk_size": self.chunk_size,
             "chunk_overlap": self.chunk_overlap,
-            "chunker": CHUNKER_VERSION,
+            "index_version": INDEX_VERSION,
         }
         digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
         stem = re.sub(r"[^a-zA-Z0-9_-]+", "-", self.corpus_dir.resolve().name).strip("-_")[:40] or "corpus"

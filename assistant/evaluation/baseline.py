@@ -7,6 +7,7 @@ ranking, no aliases, no abstention.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -28,14 +29,17 @@ class BaselinePipeline:
         self.embeddings = embeddings
         self.vectorstore = Chroma(client=store.client(), collection_name=store.name, embedding_function=embeddings)
 
-    def retrieve(self, query: str, k: int, history: History | None = None) -> list[ScoredChunk]:
+    def retrieve(
+        self, query: str, k: int, history: History | None = None, as_of: dt.date | None = None
+    ) -> list[ScoredChunk]:
+        # A plain pipeline: no history, no dates.
         found = self.vectorstore.similarity_search_with_score(query, k=k)
         return [
             ScoredChunk(_chunk_info(document.page_content, document.metadata), 1.0 - float(distance), rank)
             for rank, (document, distance) in enumerate(found, start=1)
         ]
 
-    def ask(self, question: str, history: History | None = None, k: int = 5) -> Answer:
+    def ask(self, question: str, history: History | None = None, k: int = 5, as_of: dt.date | None = None) -> Answer:
         started = time.perf_counter()
         passages = self.retrieve(question, k)
         retrieved_at = time.perf_counter()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from assistant.errors import UsageError
+from assistant.retrieval.timeframe import parse_date
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class EvalQuestion:
     key_facts: list[list[str]] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     evidence_doc_ids: list[str] = field(default_factory=list)
+    question_date: dt.date | None = None  # the date it was asked: its as_of
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,7 +58,17 @@ def load_questions(path: Path) -> list[EvalQuestion]:
 
 
 def _question(record: dict[str, Any], where: str) -> EvalQuestion:
-    known = {"id", "question", "history", "answerable", "answers", "key_facts", "evidence", "evidence_doc_ids"}
+    known = {
+        "id",
+        "question",
+        "history",
+        "answerable",
+        "answers",
+        "key_facts",
+        "evidence",
+        "evidence_doc_ids",
+        "question_date",
+    }
     try:
         history = [(str(user), str(reply)) for user, reply in record.get("history") or []]
         key_facts = [
@@ -65,6 +78,12 @@ def _question(record: dict[str, Any], where: str) -> EvalQuestion:
         raise UsageError(
             f'{where}: "history" must be a list of [user, assistant] pairs and "key_facts" a list of lists.'
         ) from None
+    try:
+        question_date = (
+            parse_date(str(record["question_date"]), "question_date") if record.get("question_date") else None
+        )
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
     answerable = record.get("answerable")
     return EvalQuestion(
         id=str(record["id"]),
@@ -75,5 +94,6 @@ def _question(record: dict[str, Any], where: str) -> EvalQuestion:
         key_facts=key_facts,
         evidence=[str(e) for e in record.get("evidence") or []],
         evidence_doc_ids=[str(d) for d in record.get("evidence_doc_ids") or []],
+        question_date=question_date,
         extra={k: v for k, v in record.items() if k not in known},
     )

@@ -21,6 +21,7 @@ from assistant.evaluation.metrics import (
 )
 from assistant.evaluation.questions import EvalQuestion, load_questions
 from assistant.evaluation.report import compare_table, load_compared, parse_minimums, write_results
+from assistant.retrieval.timeframe import parse_date
 from assistant.settings import Settings
 from assistant.types import Answer, ScoredChunk
 
@@ -31,8 +32,8 @@ CITATION_METRICS = ("citation_support", "evidence_precision")
 
 
 class _Pipeline(Protocol):
-    def retrieve(self, query: str, k: int, history: Any = None) -> list[ScoredChunk]: ...
-    def ask(self, question: str, history: Any = None, k: int = 5) -> Answer: ...
+    def retrieve(self, query: str, k: int, history: Any = None, as_of: dt.date | None = None) -> list[ScoredChunk]: ...
+    def ask(self, question: str, history: Any = None, k: int = 5, as_of: dt.date | None = None) -> Answer: ...
 
 
 @dataclass
@@ -108,14 +109,16 @@ def evaluate(
     k: int,
     support: str,
     progress: Callable[[int], None] | None = None,
+    as_of: dt.date | None = None,
 ) -> list[QuestionResult]:
-    """Ask every question, retrieve its ranking, and score both."""
+    """Ask every question (on its question_date, else on as_of), retrieve its ranking, and score both."""
     results = []
     for question in questions:
         depth = RETRIEVAL_DEPTH if question.evidence else CHUNKS_FOR_DOCUMENTS
-        ranked = pipeline.retrieve(question.question, depth, question.history)
+        day = question.question_date or as_of
+        ranked = pipeline.retrieve(question.question, depth, question.history, day)
         started = time.perf_counter()
-        answer = pipeline.ask(question.question, question.history, k)
+        answer = pipeline.ask(question.question, question.history, k, day)
         answer_ms = (time.perf_counter() - started) * 1000
         metrics = {**retrieval_metrics(question, ranked), **answer_metrics(question, answer)}
         cited = citation_metrics(question, answer, texts, support)
@@ -161,7 +164,7 @@ def run_eval_command(
     try:
         texts = IndexTexts(catalog, {chunk.chunk_id: chunk.text for chunk in snapshot.chunks})
         with tqdm(total=len(questions), unit="q", desc="questions", disable=None) as bar:
-            results = evaluate(questions, pipeline, texts, k, support, bar.update)
+            results = evaluate(questions, pipeline, texts, k, support, bar.update, parse_date(args.as_of))
     finally:
         catalog.close()
     run = EvalRun(results)
@@ -199,10 +202,10 @@ class _HybridPipeline:
     def __init__(self, assistant: Any) -> None:
         self.assistant = assistant
 
-    def retrieve(self, query: str, k: int, history: Any = None) -> list[ScoredChunk]:
-        result: list[ScoredChunk] = self.assistant.retrieve(query, k=k, history=history)
+    def retrieve(self, query: str, k: int, history: Any = None, as_of: dt.date | None = None) -> list[ScoredChunk]:
+        result: list[ScoredChunk] = self.assistant.retrieve(query, k=k, history=history, as_of=as_of)
         return result
 
-    def ask(self, question: str, history: Any = None, k: int = 5) -> Answer:
-        answer: Answer = self.assistant.ask(question, history=history, k=k)
+    def ask(self, question: str, history: Any = None, k: int = 5, as_of: dt.date | None = None) -> Answer:
+        answer: Answer = self.assistant.ask(question, history=history, k=k, as_of=as_of)
         return answer

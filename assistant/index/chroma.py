@@ -5,6 +5,7 @@ chromadb is imported in this module only.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -148,9 +149,11 @@ class VectorStore:
     def count(self) -> int:
         return self._call(lambda collection: int(collection.count()))
 
-    def query(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        """The n nearest chunks as (chunk_id, cosine similarity), best first."""
-        where = chroma_where(filters)
+    def query(
+        self, vector: np.ndarray, n: int, filters: Filters | None = None, as_of: dt.date | None = None
+    ) -> list[tuple[str, float]]:
+        """The n nearest chunks as (chunk_id, cosine similarity), best first; none dated after as_of."""
+        where = chroma_where(filters, as_of)
 
         def search(collection: Any) -> list[tuple[str, float]]:
             got = collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
@@ -172,9 +175,10 @@ def _metadata(info: ChunkInfo, doc_hash: str) -> dict[str, Any]:
         "end": info.end,
         "doc_hash": doc_hash,
     }
+    # Undated chunks hold date_int 0: an as-of cutoff lets them through, a date range does not.
+    metadata["date_int"] = date_int(info.date) if info.date else 0
     if info.date:
         metadata["date"] = info.date
-        metadata["date_int"] = date_int(info.date)
     if info.tags:
         metadata["tags"] = list(info.tags)
     if info.url:
@@ -187,18 +191,23 @@ def date_int(iso_date: str) -> int:
     return int(iso_date.replace("-", "")[:8])
 
 
-def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
-    """The Chroma `where` clause for filters."""
-    if not filters:
-        return None
+def chroma_where(filters: Filters | None, as_of: dt.date | None = None) -> dict[str, Any] | None:
+    """The Chroma `where` clause for filters and an as-of date (undated documents pass the latter)."""
     clauses: list[dict[str, Any]] = []
+    if as_of is not None:
+        clauses.append({"date_int": {"$lte": date_int(as_of.isoformat())}})
+    if not filters:
+        return clauses[0] if clauses else None
     if filters.doc_ids:
         clauses.append({"doc_id": {"$in": list(filters.doc_ids)}})
     if filters.date_from:
         clauses.append({"date_int": {"$gte": date_int(filters.date_from)}})
     if filters.date_to:
         clauses.append({"date_int": {"$lte": date_int(filters.date_to)}})
+        clauses.append({"date_int": {"$gt": 0}})
     if filters.tags:
         tag_clauses = [{"tags": {"$contains": tag}} for tag in filters.tags]
         clauses.append(tag_clauses[0] if len(tag_clauses) == 1 else {"$or": tag_clauses})
+    if not clauses:
+        return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}

@@ -7,6 +7,7 @@ switched to by rewriting one small pointer file, so a running server never reads
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -37,6 +38,33 @@ class Snapshot:
     chunk_sentences: np.ndarray  # (chunks, 2): first and past-last sentence row of each chunk
     sentence_spans: np.ndarray  # (sentences, 2): start and end in the document text
     sentence_vectors: np.ndarray  # (sentences, dim), float16, unit length
+
+    @functools.cached_property
+    def chunk_dates(self) -> np.ndarray:
+        """Each chunk's document date as the number YYYYMMDD, 0 when undated."""
+        return np.fromiter(
+            (int(c.date.replace("-", "")[:8]) if c.date else 0 for c in self.chunks), np.int64, len(self.chunks)
+        )
+
+    @functools.cached_property
+    def chunk_doc_ids(self) -> np.ndarray:
+        """Each chunk's document id."""
+        return np.asarray([c.doc_id for c in self.chunks], dtype=object)
+
+    @functools.cached_property
+    def _tag_rows(self) -> dict[str, np.ndarray]:
+        rows: dict[str, list[int]] = {}
+        for row, chunk in enumerate(self.chunks):
+            for tag in chunk.tags:
+                rows.setdefault(tag, []).append(row)
+        return {tag: np.asarray(found, dtype=np.int64) for tag, found in rows.items()}
+
+    def chunks_with_tags(self, tags: tuple[str, ...]) -> np.ndarray:
+        """A mask of the chunks that carry one of the tags."""
+        mask = np.zeros(len(self.chunks), dtype=bool)
+        for tag in tags:
+            mask[self._tag_rows.get(tag, np.zeros(0, dtype=np.int64))] = True
+        return mask
 
     def sentence_text(self, row: int, sentence: int) -> str:
         """The text of a sentence of the chunk at a row."""

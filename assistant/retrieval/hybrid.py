@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import numpy as np
 
-from assistant.index.chroma import VectorStore
+from assistant.index.chroma import VectorStore, date_int
 from assistant.index.embed import SentenceEmbeddings, embeddings_for
 from assistant.index.snapshot import Snapshot, current_generation, open_snapshot
 from assistant.retrieval.query import Query
 from assistant.settings import Settings
-from assistant.types import ChunkInfo, Filters, ScoredChunk
+from assistant.types import Filters, ScoredChunk
 
 
 class HybridSearch:
@@ -49,13 +50,13 @@ class HybridSearch:
         query_vector: np.ndarray | None = None,
         snapshot: Snapshot | None = None,
     ) -> list[ScoredChunk]:
-        """The k best chunks for a query, best first."""
+        """The k best chunks for a query, best first; none dated after the query's as_of date."""
         snapshot = snapshot or self.snapshot
         pool = max(self.settings.candidates, k)
         vector = self.embed_query(query) if query_vector is None else query_vector
         dense = [
             (snapshot.row_of[chunk_id], similarity)
-            for chunk_id, similarity in self.store.query(vector, min(pool, len(snapshot.chunks)), filters)
+            for chunk_id, similarity in self.store.query(vector, min(pool, len(snapshot.chunks)), filters, query.as_of)
             if chunk_id in snapshot.row_of
         ]
         lexical = self._lexical(snapshot, query, pool, filters)
@@ -77,8 +78,9 @@ class HybridSearch:
 
     def _lexical(self, snapshot: Snapshot, query: Query, pool: int, filters: Filters | None) -> list[tuple[int, float]]:
         scores = snapshot.bm25.scores(query.term_weights())
-        if filters:
-            scores = np.where(_filter_mask(snapshot.chunks, filters), scores, 0.0)
+        mask = allowed_rows(snapshot, filters, query.as_of)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
         candidates = np.flatnonzero(scores > 0)
         if len(candidates) > pool:
             candidates = candidates[np.argpartition(-scores[candidates], pool)[:pool]]
@@ -94,17 +96,23 @@ def _scaled(ranking: list[tuple[int, float]]) -> list[tuple[int, float]]:
     return [(row, (score - low) / span if span > 0 else 1.0) for row, score in ranking]
 
 
-def _filter_mask(chunks: list[ChunkInfo], filters: Filters) -> np.ndarray:
-    doc_ids = set(filters.doc_ids)
-    tags = set(filters.tags)
-    return np.fromiter(
-        (
-            (not doc_ids or chunk.doc_id in doc_ids)
-            and (not filters.date_from or (chunk.date is not None and chunk.date >= filters.date_from))
-            and (not filters.date_to or (chunk.date is not None and chunk.date <= filters.date_to))
-            and (not tags or bool(tags.intersection(chunk.tags)))
-            for chunk in chunks
-        ),
-        dtype=bool,
-        count=len(chunks),
-    )
+def allowed_rows(snapshot: Snapshot, filters: Filters | None, as_of: dt.date | None) -> np.ndarray | None:
+    """Which chunks the filters and the as-of date let through (None: all), without a loop over chunks."""
+    dates = snapshot.chunk_dates  # YYYYMMDD, 0 when undated
+    mask: np.ndarray | None = None
+
+    def narrow(keep: np.ndarray) -> None:
+        nonlocal mask
+        mask = keep if mask is None else mask & keep
+
+    if as_of is not None:
+        narrow(dates <= date_int(as_of.isoformat()))  # undated documents (0) take part
+    if filters and filters.date_from:
+        narrow(dates >= date_int(filters.date_from))
+    if filters and filters.date_to:
+        narrow((dates > 0) & (dates <= date_int(filters.date_to)))
+    if filters and filters.doc_ids:
+        narrow(np.isin(snapshot.chunk_doc_ids, list(filters.doc_ids)))
+    if filters and filters.tags:
+        narrow(snapshot.chunks_with_tags(filters.tags))
+    return mask

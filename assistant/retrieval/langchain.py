@@ -7,6 +7,8 @@ tracing stack: without it a fresh `assistant ask` went from 3.5-4.0 s to 2.7-2.9
 
 from __future__ import annotations
 
+import datetime as dt
+
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
@@ -26,11 +28,15 @@ class CorpusRetriever(BaseRetriever):
     search: HybridSearch
     k: int = 5
     filters: Filters | None = None
+    as_of: dt.date | None = None  # None: the day of each call
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
-        return [to_langchain(result) for result in self.search.search(make_query(query), self.k, self.filters)]
+        return [
+            to_langchain(result)
+            for result in self.search.search(make_query(query, as_of=self.as_of), self.k, self.filters)
+        ]
 
 
 def to_langchain(result: ScoredChunk) -> LCDocument:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 from dataclasses import dataclass
 
 from assistant.index.lexical import content_words, normalise, tokenize
 from assistant.retrieval.aliases import alias_table
+from assistant.retrieval.timeframe import TimeFrame, resolve_as_of, timeframe
 
 ALIAS_WEIGHT = 0.5  # an alias counts half as much as the word the user typed
 
@@ -66,10 +68,13 @@ History = list[tuple[str, str]]  # earlier turns as (user, assistant), oldest fi
 
 @dataclass(frozen=True)
 class Query:
-    """A question as retrieval sees it: its own words and, for a follow-up, the earlier question's words."""
+    """A question as retrieval sees it: its own words, for a follow-up the earlier question's words, the date
+    it is asked from (documents dated later are not used) and the stretch of time it speaks of."""
 
     question: str
     context: str = ""
+    as_of: dt.date | None = None  # None: no cutoff
+    frame: TimeFrame | None = None
 
     @property
     def text(self) -> str:
@@ -83,10 +88,14 @@ class Query:
         return weights
 
 
-def make_query(question: str, history: History | None = None) -> Query:
-    """The query for a question; a follow-up ("And what does Ukraine want?") takes the last question as context."""
-    if not history:
-        return Query(question)
-    previous = next((user for user, _ in reversed(history) if user.strip()), "")
-    is_follow_up = bool(_FOLLOW_UP_START.search(question) or _ANAPHORA.search(question)) or len(tokenize(question)) <= 2
-    return Query(question, previous if is_follow_up else "")
+def make_query(question: str, history: History | None = None, as_of: str | dt.date | None = None) -> Query:
+    """The query for a question asked on as_of (default today); a follow-up ("And what does Ukraine want?")
+    takes the last question as context, and its time frame when it names none of its own."""
+    day = resolve_as_of(as_of)
+    context = ""
+    if history:
+        previous = next((user for user, _ in reversed(history) if user.strip()), "")
+        follows_up = bool(_FOLLOW_UP_START.search(question) or _ANAPHORA.search(question))
+        context = previous if follows_up or len(tokenize(question)) <= 2 else ""
+    frame = timeframe(question, day) or (timeframe(context, day) if context else None)
+    return Query(question, context, day, frame)

@@ -76,13 +76,15 @@ def create_app(assistant: Assistant) -> FastAPI:
     @v1.post("/retrieve", response_model=RetrieveResponse, responses=ERRORS)
     def retrieve(body: RetrieveRequest) -> JSONResponse:
         """The k best chunks for a query, best first, with scores and metadata."""
-        results = assistant.retrieve(body.query, k=body.k, filters=body.filters(), history=body.history)
+        results = assistant.retrieve(
+            body.query, k=body.k, filters=body.filters(), history=body.history, as_of=body.as_of
+        )
         return JSONResponse({"query": body.query, "results": [result.to_json() for result in results]})
 
     @v1.post("/ask", response_model=AskResponse, responses={**ERRORS, 200: {"content": SSE_DOC}})
     def ask(body: AskRequest, request: Request) -> Response:
         """Answer a question with citations, or abstain; streamed as server-sent events when asked."""
-        args = (body.question, body.history, body.k, body.filters(), body.mode)
+        args = (body.question, body.history, body.k, body.filters(), body.mode, body.as_of)
         if not (body.stream or "text/event-stream" in request.headers.get("accept", "")):
             return JSONResponse(assistant.ask(*args).to_json())
         events = assistant.ask_stream(*args)

@@ -28,6 +28,13 @@ _DocIds = Annotated[list[str] | None, Field(description="Only these documents (i
 _DateFrom = Annotated[str | None, Field(description="Only documents dated on or after, YYYY-MM-DD.")]
 _DateTo = Annotated[str | None, Field(description="Only documents dated on or before, YYYY-MM-DD.")]
 _Tags = Annotated[list[str] | None, Field(description="Only documents with one of these tags.")]
+_AsOf = Annotated[
+    str | None,
+    Field(
+        description="The date the question is asked from, YYYY-MM-DD (default today): later documents are not "
+        "used, and 'this week' or 'last year' are read relative to it."
+    ),
+]
 _History = Annotated[
     list[tuple[str, str]] | None,
     Field(max_length=20, description="Earlier turns as [user, assistant] pairs, oldest first."),
@@ -50,10 +57,12 @@ def create_server(assistant: Assistant) -> Any:
         date_from: _DateFrom = None,
         date_to: _DateTo = None,
         tags: _Tags = None,
+        as_of: _AsOf = None,
     ) -> dict[str, Any]:
         """The passages of the corpus that best match a query, best first, with scores and metadata."""
         try:
-            results = assistant.retrieve(query, k=k, filters=make_filters(doc_ids, date_from, date_to, tags))
+            filters = make_filters(doc_ids, date_from, date_to, tags)
+            results = assistant.retrieve(query, k=k, filters=filters, as_of=as_of)
         except AssistantError as exc:  # the message says what failed and what to do: the model can act on it
             raise ToolError(str(exc)) from exc
         return {"query": query, "results": [result.to_json() for result in results]}
@@ -67,11 +76,12 @@ def create_server(assistant: Assistant) -> Any:
         date_from: _DateFrom = None,
         date_to: _DateTo = None,
         tags: _Tags = None,
+        as_of: _AsOf = None,
     ) -> dict[str, Any]:
         """Answer a question from the corpus alone: text with [n] markers and the cited quotes, or an abstention."""
         try:
             filters = make_filters(doc_ids, date_from, date_to, tags)
-            return assistant.ask(question, history=history, k=k, filters=filters).to_json()
+            return assistant.ask(question, history=history, k=k, filters=filters, as_of=as_of).to_json()
         except AssistantError as exc:
             raise ToolError(str(exc)) from exc
 

@@ -5,6 +5,7 @@ Requests are validated here (sizes, ranges, dates), so a bad request is a 422 wi
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -26,6 +27,12 @@ class _Request(BaseModel):
     date_from: str | None = Field(default=None, description="Only documents dated on or after (YYYY-MM-DD).")
     date_to: str | None = Field(default=None, description="Only documents dated on or before (YYYY-MM-DD).")
     tags: list[str] = Field(default_factory=list, max_length=50, description="Only documents with one of these tags.")
+    as_of: dt.date | None = Field(
+        default=None,
+        strict=True,
+        description="The date the question is asked from (YYYY-MM-DD; default today): later documents are not "
+        "used, and 'this week' or 'last year' are read relative to it.",
+    )
     history: list[tuple[_Text, _Text]] = Field(
         default_factory=list,
         max_length=MAX_TURNS,

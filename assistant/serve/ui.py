@@ -19,6 +19,7 @@ import gradio as gr
 from assistant.errors import AssistantError, IndexMissingError
 from assistant.ingest.upload import UPLOAD_SUFFIXES
 from assistant.pipeline import AnswerMode, Assistant
+from assistant.retrieval.timeframe import parse_date
 from assistant.serve import render
 from assistant.serve.feedback import Verdict, record_feedback
 from assistant.settings import Settings
@@ -73,12 +74,15 @@ class ChatHandlers:
         self.assistant = assistant
         self.feedback_path = feedback_path or assistant.settings.feedback_path
 
-    def check(self, question: str, date_from: str | None = None, date_to: str | None = None) -> None:
+    def check(
+        self, question: str, date_from: str | None = None, date_to: str | None = None, as_of: str | None = None
+    ) -> None:
         """Refuse an empty question or a bad date before the chat changes: raises gr.Error with the reason."""
         if not (question or "").strip():
             raise gr.Error(EMPTY_QUESTION, print_exception=False)
         try:
             make_filters(None, (date_from or "").strip(), (date_to or "").strip())
+            parse_date(as_of)
         except AssistantError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
@@ -90,6 +94,7 @@ class ChatHandlers:
         date_from: str | None = None,
         date_to: str | None = None,
         mode: AnswerMode | None = None,
+        as_of: str | None = None,
     ) -> Iterator[tuple[str, list[Message], list[Turn], str]]:
         """Answer a question as it is composed: yields (question box, messages, turns, sources panel).
 
@@ -102,7 +107,7 @@ class ChatHandlers:
         try:
             filters = make_filters(None, (date_from or "").strip(), (date_to or "").strip())
             stream = self.assistant.ask_stream(
-                question, history_of(turns), int(k) if k else None, filters or None, mode or None
+                question, history_of(turns), int(k) if k else None, filters or None, mode or None, as_of or None
             )
             text = ""
             yield "", [*messages_of(turns), asked], turns, render.pending_sources(question)
@@ -155,11 +160,18 @@ class ChatHandlers:
             return render.upload_refused(UNEXPECTED_ERROR), None
         return render.upload_added(name, doc_ids, report), None
 
-    def ask_api(self, question: str, history: list[list[str]] | None = None, k: int | None = None) -> dict[str, Any]:
-        """Answer a question (history: earlier [question, answer] pairs); returns what `assistant ask --json` prints."""
+    def ask_api(
+        self,
+        question: str,
+        history: list[list[str]] | None = None,
+        k: int | None = None,
+        as_of: str | None = None,
+    ) -> dict[str, Any]:
+        """Answer a question (history: earlier [question, answer] pairs; as_of: YYYY-MM-DD, default today);
+        returns what `assistant ask --json` prints."""
         try:
             pairs = [(str(user), str(reply)) for user, reply in history or []]
-            return self.assistant.ask(question, pairs, k=int(k) if k else None).to_json()
+            return self.assistant.ask(question, pairs, k=int(k) if k else None, as_of=as_of or None).to_json()
         except (TypeError, ValueError):
             raise gr.Error("history must be a list of [question, answer] pairs.", print_exception=False) from None
         except AssistantError as exc:
@@ -233,6 +245,13 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                         info = f"Documents are dated {dates[0]} to {dates[1]}." if dates else None
                         date_from = gr.Textbox(label="From date", placeholder="YYYY-MM-DD", info=info, min_width=140)
                         date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD", min_width=140)
+                    as_of = gr.Textbox(
+                        label="As of",
+                        placeholder="YYYY-MM-DD (default: today)",
+                        info="Answer as on this date: later documents are not used, and 'this week' means the "
+                        "week before it.",
+                        elem_id="as-of",
+                    )
                     mode = gr.Radio(
                         modes,
                         value=modes[-1][1],
@@ -251,9 +270,9 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
             with gr.Column(scale=2, min_width=280, elem_id="sources-column"):
                 sources = gr.HTML(render.sources_panel([]), label="Sources", elem_id="sources")
 
-        ask_inputs = [question, turns, k, date_from, date_to, mode]
+        ask_inputs = [question, turns, k, date_from, date_to, mode, as_of]
         ask_outputs = [question, chatbot, turns, sources]
-        check_inputs = [question, date_from, date_to]
+        check_inputs = [question, date_from, date_to, as_of]
         # A question is checked in an event of its own: its gr.Error then shows as a message only, while
         # an error in the event that updates the chat would also cover the chat with an error badge.
         question.submit(handlers.check, check_inputs, None, api_visibility="private").success(
