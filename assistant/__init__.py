@@ -15,7 +15,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "ABSTENTION_REPLY": "assistant.answer.extractive",
+    "ABSTENTION_REPLY": "assistant.answer.base",
+    "Answerer": "assistant.answer.base",
     "Answer": "assistant.types",
     "AnswerMode": "assistant.pipeline",
     "Assistant": "assistant.pipeline",
@@ -40,6 +41,7 @@ __all__ = [
     "ABSTENTION_REPLY",
     "Answer",
     "AnswerMode",
+    "Answerer",
     "Assistant",
     "AssistantError",
     "BackendError",
@@ -59,7 +61,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from assistant.answer.extractive import ABSTENTION_REPLY
+    from assistant.answer.base import ABSTENTION_REPLY, Answerer
     from assistant.errors import AssistantError, BackendError, CorpusError, IndexMissingError, UsageError
     from assistant.index.embed import SentenceEmbeddings
     from assistant.pipeline import AnswerMode, Assistant

@@ -9,15 +9,15 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
-from assistant.answer.extractive import ABSTENTION_REPLY, cite, select
+from assistant.answer.base import Answerer
+from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.errors import UsageError
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import embeddings_for
-from assistant.index.snapshot import Snapshot
 from assistant.ingest.sync import Progress, ingest
 from assistant.ingest.upload import add_document
 from assistant.retrieval.hybrid import HybridSearch
-from assistant.retrieval.query import History, Query, make_query
+from assistant.retrieval.query import History, make_query
 from assistant.retrieval.timeframe import parse_date
 from assistant.settings import Settings
 from assistant.types import Answer, Filters, IngestReport, ScoredChunk
@@ -36,12 +36,20 @@ MAX_K = 50
 class Assistant:
     """Answers questions from one corpus. Models and the index load on first use and stay loaded."""
 
-    def __init__(self, settings: Settings | None = None, chat_model: BaseChatModel | None = None) -> None:
-        """chat_model: any LangChain chat model to answer with, instead of the one ASSISTANT_LLM names."""
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        chat_model: BaseChatModel | None = None,
+        answerer: Answerer | None = None,
+    ) -> None:
+        """chat_model: any LangChain chat model to answer with, instead of the one ASSISTANT_LLM names.
+        answerer: any Answerer (answer/base.py) to answer with by default, instead of those two."""
         self.settings = settings or Settings()
         self.embeddings = embeddings_for(self.settings)
         self.store = VectorStore(self.settings)
         self.search = HybridSearch(self.settings, self.embeddings, self.store)
+        self._extractive = ExtractiveAnswerer.from_settings(self.settings, self.embeddings)
+        self._answerer = answerer
         self._chat_answerer: ChatAnswerer | None = None
         if chat_model is not None:
             from assistant.answer.chat import ChatAnswerer
@@ -105,6 +113,23 @@ class Assistant:
             return self._chat_answerer.name
         return None if self.settings.llm == "extractive" else self.settings.llm
 
+    def answerer(self, mode: AnswerMode | None = None) -> Answerer:
+        """The answerer for a mode: "extractive" quotes the corpus; "chat" uses the configured chat model;
+        None picks the answerer given to the constructor, else the chat model when one is configured."""
+        if mode is None and self._answerer is not None:
+            return self._answerer
+        if mode == "extractive" or (mode is None and self.chat_model is None):
+            return self._extractive
+        if self.chat_model is None:
+            raise UsageError(
+                "No chat model is configured; set ASSISTANT_LLM (e.g. ollama:llama3.2) or use extractive answers."
+            )
+        if self._chat_answerer is None:
+            from assistant.answer.chat import ChatAnswerer
+
+            self._chat_answerer = ChatAnswerer.from_settings(self.settings)
+        return self._chat_answerer
+
     def ask_stream(
         self,
         question: str,
@@ -114,64 +139,32 @@ class Assistant:
         mode: AnswerMode | None = None,
         as_of: str | dt.date | None = None,
     ) -> Iterator[str | Answer]:
-        """Answer text as it is composed (str pieces), then the finished Answer.
+        """Answer text as it is composed (str pieces), then the finished Answer; mode as in `answerer`.
 
-        mode: "extractive" quotes the corpus; "chat" uses the configured chat model; None picks the chat
-        model when one is configured. as_of: the date the question is asked from (default today); documents
-        dated after it are not used, and "this week" or "last year" in the question are read relative to it.
+        as_of: the date the question is asked from (default today); documents dated after it are not used,
+        and "this week" or "last year" in the question are read relative to it.
         """
         started = time.perf_counter()
         query = make_query(_checked(question), history, as_of)
         k = self.resolve_k(k)
-        if mode == "chat" and self.chat_model is None:
-            raise UsageError(
-                "No chat model is configured; set ASSISTANT_LLM (e.g. ollama:llama3.2) or use extractive answers."
-            )
-        use_chat = mode == "chat" or (mode is None and self.chat_model is not None)
+        answerer = self.answerer(mode)
         snapshot = self.search.snapshot
         query_vector = self.search.embed_query(query)
         passages = self.search.search(query, k, filters, query_vector, snapshot)
-        retrieved_at = time.perf_counter()
-        if use_chat:
-            yield from self._chat(question, query, passages, snapshot, started, retrieved_at)
-            return
-        # A follow-up's sentences are judged half on its own words, half with the earlier turn: "What did
-        # they achieve?" needs the turn before, "And what does Ukraine want?" must not drift back to Russia.
-        sentence_vector = query_vector
-        if query.context:
-            sentence_vector = (self.embeddings.encode_query(query.question) + query_vector) / 2
-        selection = select(query, sentence_vector, passages, snapshot, self.settings.max_answer_sentences)
-        abstained = not selection.sentences or selection.answerability < self.settings.abstain_below
-        text, citations = (ABSTENTION_REPLY, ()) if abstained else cite(selection.sentences)
-        # Timed before streaming: how fast a caller reads the pieces is not the answerer's time.
-        timings = {"retrieve": (retrieved_at - started) * 1000, "answer": (time.perf_counter() - retrieved_at) * 1000}
-        yield from _pieces(text)
-        yield Answer(
-            question, text, citations, abstained, tuple(passages), timings, selection.answerability, selection.signals
-        )
-
-    def _chat(
-        self,
-        question: str,
-        query: Query,
-        passages: list[ScoredChunk],
-        snapshot: Snapshot,
-        started: float,
-        retrieved_at: float,
-    ) -> Iterator[str | Answer]:
-        from assistant.answer.chat import ChatAnswerer
-
-        if self._chat_answerer is None:
-            self._chat_answerer = ChatAnswerer.from_settings(self.settings)
-        answer: Answer | None = None
-        for event in self._chat_answerer.stream(question, query, passages, snapshot):
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        # The answer's time is what the answerer spends computing, not how fast a caller reads the pieces.
+        answer_ms = 0.0
+        events = answerer.stream(query, passages, snapshot, query_vector)
+        while True:
+            resumed = time.perf_counter()
+            event = next(events, None)
+            answer_ms += (time.perf_counter() - resumed) * 1000
+            if event is None:
+                raise RuntimeError(f"The answerer {answerer.name} ended without an Answer.")
             if isinstance(event, Answer):
-                answer = event
-            else:
-                yield event
-        assert answer is not None
-        timings = {"retrieve": (retrieved_at - started) * 1000, "answer": (time.perf_counter() - retrieved_at) * 1000}
-        yield replace(answer, timings_ms=timings)
+                yield replace(event, timings_ms={"retrieve": retrieve_ms, "answer": answer_ms})
+                return
+            yield event
 
     def resolve_k(self, k: int | None) -> int:
         """The number of passages to retrieve: k, or the setting; UsageError when out of range."""
@@ -188,10 +181,3 @@ def _checked(question: str) -> str:
     if len(question) > MAX_QUESTION_CHARS:
         raise UsageError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
     return question
-
-
-def _pieces(text: str) -> Iterator[str]:
-    """The answer a few words at a time, as a chat shows it being written."""
-    words = text.split(" ")
-    for start in range(0, len(words), 4):
-        yield " ".join(words[start : start + 4]) + (" " if start + 4 < len(words) else "")

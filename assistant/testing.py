@@ -1,8 +1,8 @@
 """Fakes that implement the real interfaces, for testing code built on the assistant: no model, no server.
 
-    from assistant.answer.chat import ChatAnswerer
+    from assistant import Assistant
     from assistant.testing import scripted_chat_model
-    assistant._chat_answerer = ChatAnswerer(scripted_chat_model(["Talks were held in Istanbul [1]."]))
+    assistant = Assistant(settings, chat_model=scripted_chat_model(["Talks were held in Istanbul [1]."]))
 
 Each fake is a LangChain chat model, so it also drops into any LangChain chain.
 """
@@ -18,7 +18,7 @@ from langchain_core.language_models import BaseChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from assistant.answer.extractive import ABSTENTION_REPLY
+from assistant.answer.base import ABSTENTION_REPLY
 from assistant.index.lexical import tokenize
 from assistant.ingest.chunk import split_sentences
 

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 
 import pytest
 
-from assistant.answer.extractive import ABSTENTION_REPLY
+from assistant.answer.base import ABSTENTION_REPLY
+from assistant.index.snapshot import Snapshot
 from assistant.ingest.load import load_corpus
 from assistant.pipeline import Assistant
-from assistant.types import Answer
+from assistant.retrieval.query import Query
+from assistant.types import Answer, Citation, ScoredChunk
 
 from .conftest import BUNDLED_CORPUS
 
@@ -87,3 +90,34 @@ def test_stream_yields_the_text_in_pieces_then_the_answer(bundled: Assistant) ->
     assert "".join(pieces) == final.text
     assert "Istanbul" in final.text
     assert set(final.timings_ms) == {"retrieve", "answer"}
+
+
+class _OpeningSentence:
+    """An answering strategy written against the Answerer protocol alone: the top passage's first sentence."""
+
+    name = "opening-sentence"
+
+    def stream(
+        self, query: Query, passages: Sequence[ScoredChunk], snapshot: Snapshot, query_vector: object = None
+    ) -> Iterator[str | Answer]:
+        chunk = passages[0].chunk
+        row = snapshot.row_of[chunk.chunk_id]
+        first = int(snapshot.chunk_sentences[row][0])
+        start, end = (int(x) for x in snapshot.sentence_spans[first])
+        quote = snapshot.sentence_text(row, first)
+        citation = Citation(1, chunk.doc_id, chunk.title, chunk.source, chunk.date, chunk.chunk_id, quote, start, end)
+        yield f"{quote} [1]"
+        yield Answer(query.question, f"{quote} [1]", (citation,), False, tuple(passages))
+
+
+def test_a_new_answering_strategy_plugs_in_as_an_answerer(bundled: Assistant) -> None:
+    assistant = Assistant(bundled.settings, answerer=_OpeningSentence())
+    assert assistant.answerer().name == "opening-sentence"
+    *pieces, answer = assistant.ask_stream("Where were the peace talks held?")
+    assert isinstance(answer, Answer) and "".join(str(p) for p in pieces) == answer.text
+    assert answer.text.endswith(" [1]") and answer.citations[0].quote in answer.text
+    assert set(answer.timings_ms) == {"retrieve", "answer"}  # the Assistant times every answerer
+    _assert_citations_hold(answer)
+    # the built-in answerers stay a mode away
+    assert assistant.answerer("extractive").name == "extractive"
+    assert "Istanbul" in assistant.ask("Where were the peace talks held?", mode="extractive").text

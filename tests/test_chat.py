@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 from langchain_core.language_models import BaseChatModel
 
+from assistant.answer.base import ABSTENTION_REPLY
 from assistant.answer.chat import SYSTEM_PROMPT, ChatAnswerer, build_messages, chat_model
-from assistant.answer.extractive import ABSTENTION_REPLY
 from assistant.errors import BackendError, UsageError
 from assistant.ingest.load import load_corpus
 from assistant.pipeline import Assistant

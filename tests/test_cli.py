@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer.extractive import ABSTENTION_REPLY
+from assistant.answer.base import ABSTENTION_REPLY
 from assistant.cli import cli
 
 from .conftest import BUNDLED_CORPUS, DATA

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer.extractive import ABSTENTION_REPLY
+from assistant.answer.base import ABSTENTION_REPLY
 from assistant.serve.feedback import append_feedback, feedback_record, record_feedback
 from assistant.types import Answer, Citation
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from assistant.answer.extractive import ABSTENTION_REPLY
+from assistant.answer.base import ABSTENTION_REPLY
 from assistant.errors import UsageError
 from assistant.pipeline import Assistant
 from assistant.serve.page import page_options

@@ -11,16 +11,16 @@ Answer's text can differ from the streamed text: UIs replace what they streamed 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from langchain_core.exceptions import ModelConnectionError, ModelTimeoutError
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from assistant.answer.extractive import ABSTENTION_REPLY
+from assistant.answer.base import ABSTENTION_REPLY
 from assistant.errors import AssistantError, BackendError, UsageError
 from assistant.index.lexical import tokenize
 from assistant.index.snapshot import Snapshot
@@ -28,6 +28,9 @@ from assistant.ingest.chunk import split_sentences
 from assistant.retrieval.query import ALIAS_WEIGHT, Query, aliases, query_terms
 from assistant.settings import Settings
 from assistant.types import Answer, Citation, ScoredChunk
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SYSTEM_PROMPT = f"""You answer questions about news reports on the Russia-Ukraine war.
 Answer ONLY from the numbered passages the user gives you; use no other knowledge.
@@ -120,9 +123,14 @@ class ChatAnswerer:
         return cls(chat_model(settings.llm), name=settings.llm)
 
     def stream(
-        self, question: str, query: Query, passages: list[ScoredChunk], snapshot: Snapshot
+        self,
+        query: Query,
+        passages: Sequence[ScoredChunk],
+        snapshot: Snapshot,
+        query_vector: np.ndarray | None = None,
     ) -> Iterator[str | Answer]:
         """The model's text as it comes (str pieces), then the checked Answer, whose text is authoritative."""
+        question, passages = query.question, list(passages)
         if not passages:  # nothing to answer from: no need to ask the model
             yield ABSTENTION_REPLY
             yield Answer(question, ABSTENTION_REPLY, (), True, ())

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.answer.base import ABSTENTION_REPLY, pieces
 from assistant.answer.question_kind import expected_type, has_type
+from assistant.index.embed import SentenceEmbeddings
 from assistant.index.lexical import tokenize
 from assistant.index.snapshot import Snapshot
 from assistant.retrieval.query import ALIAS_WEIGHT, CONTEXT_WEIGHT, Query, QueryTerm, query_terms
-from assistant.types import Citation, ScoredChunk
-
-ABSTENTION_REPLY = "The corpus does not answer this question: none of the passages I found says."
+from assistant.settings import Settings
+from assistant.types import Answer, Citation, ScoredChunk
 
 # Sentence score = similarity + COVERAGE_WEIGHT * coverage
 # + SUBJECT_WEIGHT when the sentence is about a name of the question (it opens with it)
@@ -68,6 +70,52 @@ class Selection:
     sentences: list[Evidence]
     answerability: float
     signals: dict[str, float]  # what the abstention model saw
+
+
+class ExtractiveAnswerer:
+    """Quotes the sentences of the passages that answer the question, each with its [n]; or abstains."""
+
+    name = "extractive"
+
+    def __init__(self, embeddings: SentenceEmbeddings, max_sentences: int = 3, abstain_below: float = 0.5) -> None:
+        self.embeddings = embeddings
+        self.max_sentences = max_sentences
+        self.abstain_below = abstain_below
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embeddings: SentenceEmbeddings) -> ExtractiveAnswerer:
+        """The answerer with the settings' sentence limit and abstention threshold."""
+        return cls(embeddings, settings.max_answer_sentences, settings.abstain_below)
+
+    def stream(
+        self,
+        query: Query,
+        passages: Sequence[ScoredChunk],
+        snapshot: Snapshot,
+        query_vector: np.ndarray | None = None,
+    ) -> Iterator[str | Answer]:
+        """The answer a few words at a time, then the Answer (see the Answerer protocol in base.py)."""
+        passages = list(passages)
+        if query_vector is None:
+            query_vector = self.embeddings.encode_query(query.text)
+        # A follow-up's sentences are judged half on its own words, half with the earlier turn: "What did
+        # they achieve?" needs the turn before, "And what does Ukraine want?" must not drift back to Russia.
+        sentence_vector = query_vector
+        if query.context:
+            sentence_vector = (self.embeddings.encode_query(query.question) + query_vector) / 2
+        selection = select(query, sentence_vector, passages, snapshot, self.max_sentences)
+        abstained = not selection.sentences or selection.answerability < self.abstain_below
+        text, citations = (ABSTENTION_REPLY, ()) if abstained else cite(selection.sentences)
+        yield from pieces(text)
+        yield Answer(
+            query.question,
+            text,
+            citations,
+            abstained,
+            tuple(passages),
+            confidence=selection.answerability,
+            signals=selection.signals,
+        )
 
 
 def score_sentences(
