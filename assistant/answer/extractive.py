@@ -1,73 +1,48 @@
 """Retrieved chunks -> an Answer: the extractive answerer, abstention, and citations.
 
-The extractive answerer needs no language model. It scores every sentence of the retrieved chunks
-against the question (embedding similarity, plus the share of the question's words the sentence
-holds), quotes the best few verbatim with an [n] citation each, and abstains when the evidence does
-not answer the question. Every claim is a quote, so every claim is supported by construction.
+The extractive answerer needs no language model. It describes every sentence of the retrieved chunks
+by signals (sentences.py: embedding similarity, the share of the question's words and names it
+holds, whether it holds the kind of answer asked for, how recent its document is, ...), weighs them with
+a fitted model (models.py), and quotes the best sentence verbatim with its [n] citation and its
+document's date; another sentence joins only when it carries what the best one lacks. It abstains when
+the abstention model doubts the evidence answers. Every claim is a quote, so every claim is supported
+by construction.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from assistant.answer.base import ABSTENTION_REPLY, pieces
-from assistant.answer.question_kind import expected_type, has_type
+from assistant.answer.models import ABSTENTION_MODEL, SENTENCE_MODEL
+from assistant.answer.sentences import Candidate, candidates, leans_back, names_found
 from assistant.index.embed import SentenceEmbeddings
 from assistant.index.lexical import tokenize
 from assistant.index.snapshot import Snapshot
-from assistant.retrieval.query import ALIAS_WEIGHT, CONTEXT_WEIGHT, Query, QueryTerm, query_terms
+from assistant.retrieval.query import Query
 from assistant.settings import Settings
 from assistant.types import Answer, Citation, ScoredChunk
 
-# Sentence score = similarity + COVERAGE_WEIGHT * coverage
-# + SUBJECT_WEIGHT when the sentence is about a name of the question (it opens with it)
-# + TYPE_WEIGHT when it holds the kind of answer asked for (a number for "how many").
-# The passage's rank adds nothing: measured, it only pulled answers towards the top chunk's weaker sentences.
-COVERAGE_WEIGHT = 0.35
-SUBJECT_WEIGHT = 0.06
-TYPE_WEIGHT = 0.08
-_SUBJECT_WORDS = 3
-_MIN_WORDS = 4  # shorter "sentences" are headings and captions ("Starbucks"), not claims
-# A further sentence joins the answer when its score is within this margin of the best one.
-ANSWER_MARGIN = 0.12
+# A further sentence joins the answer only when its probability is at least this share of the best's
+# and it carries what the best one lacks: the kind of answer asked for, or a name of the question.
+SECOND_SHARE = 0.5
 # Two sentences that share this much of their words say the same thing; the answer keeps one.
 REDUNDANT_OVERLAP = 0.6
-# The abstention model: answerability = sigmoid(bias + sum of weight * signal) over the signals of the
-# best sentence. Fitted on labelled answerable and unanswerable questions by eval/fit_abstention.py;
-# eval/README.md records the data and the result.
-ABSTENTION_MODEL: dict[str, float] = {
-    "bias": -3.634,
-    "similarity": 1.587,
-    "coverage": 3.060,
-    "names_found": 1.712,
-}
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """A sentence of a retrieved chunk, scored as an answer to the question."""
-
-    passage: ScoredChunk
-    sentence: int  # row in the snapshot's sentence table; neighbours in a document are adjacent rows
-    start: int  # offsets in the document text
-    end: int
-    text: str
-    similarity: float
-    coverage: float
-    type_match: bool
-    score: float
+# "How has X changed?", "timeline of ...": answered with dated quotes from several documents, oldest first.
+_CHANGE = re.compile(
+    r"(chang\w*|evolv\w*|shift\w*|timeline|over time|over the (years|months)|develop\w* since)\b", re.I
+)
 
 
 @dataclass(frozen=True)
 class Selection:
     """The sentences chosen to answer, and how sure the abstention model is that they do."""
 
-    sentences: list[Evidence]
+    sentences: list[Candidate]
     answerability: float
     signals: dict[str, float]  # what the abstention model saw
 
@@ -118,171 +93,81 @@ class ExtractiveAnswerer:
         )
 
 
-def score_sentences(
-    query: Query, query_vector: np.ndarray, passages: list[ScoredChunk], snapshot: Snapshot
-) -> list[Evidence]:
-    """Every sentence of the passages (each once, under its best-ranked passage), scored."""
-    terms = query_terms(query.question)
-    context_terms = [t for t in query_terms(query.context) if t.term not in {q.term for q in terms}]
-    weights = {t.term: snapshot.bm25.term_idf(t.term) for t in terms}
-    # A follow-up's earlier question counts less, as in retrieval; it matters most when the follow-up
-    # itself says little ("What did they achieve?").
-    weights.update({t.term: CONTEXT_WEIGHT * snapshot.bm25.term_idf(t.term) for t in context_terms})
-    names = [t for t in terms if t.is_name]
-    kind = expected_type(query.question)
-    seen: set[int] = set()
-    scored: list[Evidence] = []
-    for passage in passages:
-        row = snapshot.row_of.get(passage.chunk.chunk_id)
-        if row is None:
-            continue
-        first, stop = (int(x) for x in snapshot.chunk_sentences[row])
-        for sentence in range(first, stop):
-            if sentence in seen:
-                continue
-            seen.add(sentence)
-            text = snapshot.sentence_text(row, sentence)
-            if not _is_claim(text, passage.chunk.title):
-                continue
-            start, end = (int(x) for x in snapshot.sentence_spans[sentence])
-            similarity = float(np.asarray(snapshot.sentence_vectors[sentence], dtype=np.float32) @ query_vector)
-            tokens = set(tokenize(text))
-            coverage = _coverage(terms + context_terms, tokens, weights)
-            type_match = has_type(text, kind, query.question)
-            score = similarity + COVERAGE_WEIGHT * coverage
-            if names and _opens_with(text, names):
-                score += SUBJECT_WEIGHT
-            if kind and type_match:
-                score += TYPE_WEIGHT
-            scored.append(Evidence(passage, sentence, start, end, text, similarity, coverage, type_match, score))
-    return scored
-
-
-def _is_claim(text: str, title: str) -> bool:
-    """Whether a sentence can answer: not the headline, not a question, not a label of a few words."""
-    stripped = text.strip()
-    return (
-        stripped != title.strip() and not stripped.rstrip("\"”’'").endswith("?") and len(stripped.split()) >= _MIN_WORDS
-    )
-
-
-def _coverage(terms: list[QueryTerm], tokens: set[str], weights: dict[str, float]) -> float:
-    """The IDF-weighted share of terms a sentence holds; an alias counts ALIAS_WEIGHT."""
-    total = sum(weights[t.term] for t in terms)
-    if not total:
-        return 0.0
-    found = sum(weights[t.term] * _match(t, tokens) for t in terms)
-    return found / total
-
-
-def _opens_with(text: str, names: list[QueryTerm]) -> bool:
-    opening = set(tokenize(text)[:_SUBJECT_WORDS])
-    return any(_match(name, opening) for name in names)
-
-
-def _match(term: QueryTerm, tokens: set[str]) -> float:
-    if term.term in tokens:
-        return 1.0
-    return ALIAS_WEIGHT if term.aliases & tokens else 0.0
-
-
-def names_found(query: Query, passages: list[ScoredChunk]) -> float:
-    """The share of the question's names (China, Wadephul, NATO) that the passages mention."""
-    names = [t for t in query_terms(query.question) if t.is_name]
-    if not names:
-        return 1.0
-    tokens: set[str] = set()
-    for passage in passages:
-        tokens.update(tokenize(f"{passage.chunk.title} {passage.chunk.text}"))
-    return sum(1.0 for name in names if name.term in tokens or name.aliases & tokens) / len(names)
-
-
-def answerability(signals: dict[str, float], model: dict[str, float] | None = None) -> float:
-    """The abstention model's probability that the best sentence answers the question."""
-    model = model or ABSTENTION_MODEL
-    z = model["bias"] + sum(weight * signals[name] for name, weight in model.items() if name != "bias")
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
-
-
 def select(
     query: Query, query_vector: np.ndarray, passages: list[ScoredChunk], snapshot: Snapshot, max_sentences: int
 ) -> Selection:
-    """The sentences to answer with: the best one with the sentences it leans on or that carry it on,
-    then others close to it in score that add something new."""
-    candidates = score_sentences(query, query_vector, passages, snapshot)
-    names = names_found(query, passages)
-    if not candidates:
-        return Selection([], 0.0, {"names_found": names})
-    by_row = {evidence.sentence: evidence for evidence in candidates}
-    ranked = sorted(candidates, key=lambda e: -e.score)
+    """The sentences to answer with: the best one (with the sentence before when it starts "He ..."), and
+    another only when it carries what the best lacks; for a question about change, dated quotes in time order."""
+    scored = [
+        replace(c, score=SENTENCE_MODEL.probability(c.signals))
+        for c in candidates(query, query_vector, passages, snapshot)
+    ]
+    found = names_found(query, passages)
+    if not scored:
+        return Selection([], 0.0, {"names_found": found})
+    ranked = sorted(scored, key=lambda c: -c.score)
     best = ranked[0]
-    group = [best]
-    previous = by_row.get(best.sentence - 1)
-    if previous and _same_passage(previous, best) and _leans_back(best.text):
-        group.insert(0, previous)  # "He also questions ..." needs the sentence that says who he is
-    following = by_row.get(best.sentence + 1)
-    if (
-        following
-        and _same_passage(best, following)
-        and following.score >= best.score - 2 * ANSWER_MARGIN
-        and _carries_on(best, following)
-    ):
-        group.append(following)
-    chosen = group[:max_sentences]
-    for candidate in ranked[1:]:
-        if len(chosen) >= max_sentences or candidate.score < best.score - ANSWER_MARGIN:
-            break
-        if candidate in chosen or any(_redundant(candidate, other) for other in chosen):
-            continue
-        chosen.append(candidate)
+    if _CHANGE.search(query.question):
+        chosen = _over_time(ranked, max_sentences)
+    else:
+        chosen = _with_context(best, scored)
+        for candidate in ranked[1:]:
+            if len(chosen) >= max_sentences or candidate.score < SECOND_SHARE * best.score:
+                break
+            if _adds_what_is_missing(best, candidate) and not any(_redundant(candidate, c) for c in chosen):
+                chosen.append(candidate)
+                break
     signals = {
+        "best": best.score,
         "similarity": best.similarity,
         "coverage": best.coverage,
-        "names_found": names,
-        "type_match": float(best.type_match),
+        "names_found": found,
     }
-    return Selection(chosen, answerability(signals), signals)
+    return Selection(chosen[:max_sentences], ABSTENTION_MODEL.probability(signals), signals)
 
 
-_PRONOUN_START = re.compile(r"^[\"“']?(he|she|they|it|this|these|those|that|his|her|their|its|such)\b", re.IGNORECASE)
-_FIRST_NAME = re.compile(r"[\"“']?([A-Z][\w'’-]+)")
+def _with_context(best: Candidate, scored: list[Candidate]) -> list[Candidate]:
+    """The best sentence, after the one before it when it points back ("He also questions ...")."""
+    if leans_back(best.text):
+        previous = next((c for c in scored if c.sentence == best.sentence - 1 and _same_document(c, best)), None)
+        if previous is not None:
+            return [previous, best]
+    return [best]
 
 
-def _same_passage(a: Evidence, b: Evidence) -> bool:
+def _adds_what_is_missing(best: Candidate, other: Candidate) -> bool:
+    kind_missing = best.signals["kind"] < 0 and other.signals["kind"] > 0
+    names_missing = other.signals["names"] > best.signals["names"]
+    return kind_missing or names_missing
+
+
+def _over_time(ranked: list[Candidate], max_sentences: int) -> list[Candidate]:
+    """The best sentence of each of the best-matching dated documents, oldest first."""
+    chosen: list[Candidate] = []
+    for candidate in ranked:
+        if len(chosen) >= max_sentences or candidate.score < SECOND_SHARE * ranked[0].score:
+            break
+        if any(_same_document(candidate, c) or _redundant(candidate, c) for c in chosen):
+            continue
+        chosen.append(candidate)
+    return sorted(chosen, key=lambda c: (c.passage.chunk.date or "", c.start))
+
+
+def _same_document(a: Candidate, b: Candidate) -> bool:
     return a.passage.chunk.doc_id == b.passage.chunk.doc_id
 
 
-def _leans_back(text: str) -> bool:
-    """Whether a sentence starts by pointing back ("He", "This") and is unclear alone."""
-    return bool(_PRONOUN_START.match(text))
+def _redundant(a: Candidate, b: Candidate) -> bool:
+    first, second = set(tokenize(a.text)), set(tokenize(b.text))
+    return len(first & second) / max(1, min(len(first), len(second))) >= REDUNDANT_OVERLAP
 
 
-def _carries_on(first: Evidence, second: Evidence) -> bool:
-    """Whether the second sentence goes on about the first one's subject ("Putin ... Putin continues ...")."""
-    if _leans_back(second.text):
-        return True
-    subject = _FIRST_NAME.match(second.text)
-    if not subject:
-        return False
-    term = query_terms(subject.group(1))
-    earlier = set(tokenize(first.text))
-    return bool(term) and (term[0].term in earlier or bool(term[0].aliases & earlier))
-
-
-def _redundant(a: Evidence, b: Evidence) -> bool:
-    return _overlap(set(tokenize(a.text)), set(tokenize(b.text))) >= REDUNDANT_OVERLAP
-
-
-def _overlap(a: set[str], b: set[str]) -> float:
-    return len(a & b) / max(1, min(len(a), len(b)))
-
-
-def cite(sentences: list[Evidence]) -> tuple[str, tuple[Citation, ...]]:
-    """The answer text, each sentence followed by its [n], and the citations the markers point to."""
+def cite(sentences: list[Candidate]) -> tuple[str, tuple[Citation, ...]]:
+    """The answer text, each quote after its document's date and before its [n]; the citations they point to."""
     parts: list[str] = []
     citations: list[Citation] = []
-    for n, evidence in enumerate(sentences, start=1):
-        chunk = evidence.passage.chunk
+    for n, candidate in enumerate(sentences, start=1):
+        chunk = candidate.passage.chunk
         citations.append(
             Citation(
                 n,
@@ -291,11 +176,16 @@ def cite(sentences: list[Evidence]) -> tuple[str, tuple[Citation, ...]]:
                 chunk.source,
                 chunk.date,
                 chunk.chunk_id,
-                evidence.text,
-                evidence.start,
-                evidence.end,
+                candidate.text,
+                candidate.start,
+                candidate.end,
                 chunk.url,
             )
         )
-        parts.append(f"{evidence.text} [{n}]")
+        parts.append(f"{dateline(chunk.date)}{candidate.text} [{n}]")
     return " ".join(parts), tuple(citations)
+
+
+def dateline(date: str | None) -> str:
+    """What precedes a quote in an answer: its document's date in brackets, or nothing when undated."""
+    return f"({date}) " if date else ""

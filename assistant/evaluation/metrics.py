@@ -18,12 +18,14 @@ RETRIEVAL_DEPTH = 10  # ranks the retrieval metrics look at
 CHUNKS_FOR_DOCUMENTS = 40  # chunks fetched to fill RETRIEVAL_DEPTH distinct documents
 
 _MARKER = re.compile(r"\s*\[\d+\]")
+_DATELINE = re.compile(r"\(\d{4}-\d{2}-\d{2}\)\s*")  # "(2025-07-01) " before a quote: its document's date
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
 def strip_markers(text: str) -> str:
-    return _MARKER.sub("", text)
+    """An answer's words: without its [n] markers and the dates that precede its quotes."""
+    return _DATELINE.sub("", _MARKER.sub("", text))
 
 
 def normalise_answer(text: str) -> str:

@@ -66,6 +66,18 @@ class Snapshot:
             mask[self._tag_rows.get(tag, np.zeros(0, dtype=np.int64))] = True
         return mask
 
+    @functools.cached_property
+    def _first_sentences(self) -> dict[str, int]:
+        first: dict[str, int] = {}
+        for row, chunk in enumerate(self.chunks):
+            sentence = int(self.chunk_sentences[row][0])
+            first[chunk.doc_id] = min(sentence, first.get(chunk.doc_id, sentence))
+        return first
+
+    def first_sentence_of(self, doc_id: str) -> int:
+        """The sentence row where a document's text begins."""
+        return self._first_sentences.get(doc_id, 0)
+
     def sentence_text(self, row: int, sentence: int) -> str:
         """The text of a sentence of the chunk at a row."""
         chunk = self.chunks[row]

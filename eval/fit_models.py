@@ -1,0 +1,154 @@
+"""Fit the extractive answerer's two models (assistant/answer/models.py) on labelled questions.
+
+For every question of the fitting sets, the assistant retrieves its passages as it would to answer
+(on the question's question_date), and every candidate sentence is labelled by whether it holds one
+of the question's `answers` (normalised as answer presence is: eval/README.md). Then:
+
+- the sentence model: a logistic regression from a candidate's signals to "holds the answer", fitted
+  on the candidates of answerable questions;
+- the abstention model: a logistic regression from the best candidate's probability and signals to
+  "the question is answerable", fitted on all questions, classes weighted equally.
+
+It prints both as Python to paste into models.py, with accuracy on each set given. Each set is a
+question file and its corpus, indexed first (`assistant ingest --corpus DIR`):
+
+    python eval/fit_models.py --set fit-a.jsonl CORPUS_A --set fit-b.jsonl CORPUS_B [--check held.jsonl CORPUS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+from assistant.answer.models import Logistic
+from assistant.answer.sentences import SIGNALS, candidates, names_found
+from assistant.evaluation.metrics import answer_metrics
+from assistant.evaluation.questions import EvalQuestion, load_questions
+from assistant.pipeline import Assistant
+from assistant.retrieval.query import make_query
+from assistant.settings import Settings
+from assistant.types import Answer
+
+ABSTENTION_INPUTS = ("best", "similarity", "coverage", "names_found")
+
+
+@dataclasses.dataclass
+class Sample:
+    question: EvalQuestion
+    rows: list[dict[str, float]]  # one a candidate: its signals
+    labels: list[float]  # 1 when the candidate holds an answer
+
+
+def collect(question_file: Path, corpus: Path) -> list[Sample]:
+    """The candidates of every question, labelled."""
+    assistant = Assistant(Settings(corpus_dir=corpus))
+    snapshot = assistant.search.snapshot
+    samples = []
+    for question in load_questions(question_file):
+        query = make_query(question.question, question.history, question.question_date)
+        vector = assistant.search.embed_query(query)
+        passages = assistant.search.search(query, assistant.settings.k, None, vector, snapshot)
+        found = candidates(query, vector, passages, snapshot)
+        labels = [_holds_answer(question, c.text) for c in found]
+        samples.append(Sample(question, [dict(c.signals) for c in found], labels))
+        samples[-1].question.extra["_names_found"] = names_found(query, passages)
+    return samples
+
+
+def _holds_answer(question: EvalQuestion, text: str) -> float:
+    if not question.answerable or not question.answers:
+        return 0.0
+    answer = Answer(question.question, text, (), False)
+    return answer_metrics(question, answer).get("answer_presence", 0.0)
+
+
+def fit_logistic(
+    rows: list[dict[str, float]], labels: list[float], inputs: tuple[str, ...], balanced: bool
+) -> Logistic:
+    """An L2-regularised logistic regression over standardised inputs."""
+    x = np.asarray([[row[name] for name in inputs] for row in rows], dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    means, scales = x.mean(axis=0), x.std(axis=0)
+    scales[scales == 0] = 1.0
+    z = (x - means) / scales
+    weight = np.ones_like(y)
+    if balanced:
+        positives = max(y.sum(), 1.0)
+        weight = np.where(y > 0, len(y) / (2 * positives), len(y) / (2 * max(len(y) - positives, 1.0)))
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        logits = params[0] + z @ params[1:]
+        p = 1 / (1 + np.exp(-np.clip(logits, -50, 50)))
+        eps = 1e-12
+        value = -np.sum(weight * (y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))) + 0.5 * np.sum(params[1:] ** 2)
+        gradient = np.concatenate([[np.sum(weight * (p - y))], z.T @ (weight * (p - y)) + params[1:]])
+        return float(value), gradient
+
+    result = minimize(loss, np.zeros(len(inputs) + 1), jac=True, method="L-BFGS-B")
+    params = result.x
+    return Logistic(
+        round(float(params[0]), 4),
+        {name: round(float(w), 4) for name, w in zip(inputs, params[1:], strict=True)},
+        {name: round(float(m), 4) for name, m in zip(inputs, means, strict=True)},
+        {name: round(float(s), 4) for name, s in zip(inputs, scales, strict=True)},
+    )
+
+
+def question_inputs(sample: Sample, sentence_model: Logistic) -> dict[str, float] | None:
+    if not sample.rows:
+        return None
+    scores = [sentence_model.probability(row) for row in sample.rows]
+    best = int(np.argmax(scores))
+    return {
+        "best": scores[best],
+        "similarity": sample.rows[best]["similarity"],
+        "coverage": sample.rows[best]["coverage"],
+        "names_found": sample.question.extra["_names_found"],
+    }
+
+
+def report(name: str, samples: list[Sample], sentence_model: Logistic, abstention: Logistic) -> None:
+    picked = answerable = correct = 0
+    for sample in samples:
+        if not sample.question.answerable:
+            continue
+        answerable += 1
+        if sample.rows:
+            scores = [sentence_model.probability(row) for row in sample.rows]
+            picked += int(sample.labels[int(np.argmax(scores))] > 0)
+    for sample in samples:
+        inputs = question_inputs(sample, sentence_model)
+        says = inputs is not None and abstention.probability(inputs) >= 0.5
+        correct += int(says == sample.question.answerable)
+    reachable = sum(1 for s in samples if s.question.answerable and any(s.labels))
+    print(
+        f"{name}: best sentence holds the answer {picked}/{answerable} (reachable in passages {reachable}); "
+        f"abstention decisions right {correct}/{len(samples)}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", nargs=2, action="append", metavar=("QUESTIONS", "CORPUS"), required=True)
+    parser.add_argument("--check", nargs=2, action="append", default=[], metavar=("QUESTIONS", "CORPUS"))
+    args = parser.parse_args()
+    fitting = {q: collect(Path(q), Path(c)) for q, c in args.set}
+    checks = {q: collect(Path(q), Path(c)) for q, c in args.check}
+    pooled = [s for samples in fitting.values() for s in samples]
+    rows = [row for s in pooled if s.question.answerable for row in s.rows]
+    labels = [label for s in pooled if s.question.answerable for label in s.labels]
+    sentence_model = fit_logistic(rows, labels, SIGNALS, balanced=False)
+    inputs = [(question_inputs(s, sentence_model), s.question.answerable) for s in pooled]
+    usable = [(i, a) for i, a in inputs if i is not None]
+    abstention = fit_logistic([i for i, _ in usable], [float(a) for _, a in usable], ABSTENTION_INPUTS, balanced=True)
+    for name, samples in {**fitting, **{f"check {k}": v for k, v in checks.items()}}.items():
+        report(name, samples, sentence_model, abstention)
+    print(f"\nSENTENCE_MODEL = {sentence_model!r}\nABSTENTION_MODEL = {abstention!r}")
+
+
+if __name__ == "__main__":
+    main()
