@@ -10,24 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant.evaluation.metrics import (
+from assistant.evaluation.metrics import QuestionResult, aggregate
+from assistant.evaluation.questions import EvalQuestion, load_questions
+from assistant.evaluation.report import compare_table, gate_failures, load_compared, parse_minimums, write_results
+from assistant.evaluation.scores import (
     CHUNKS_FOR_DOCUMENTS,
     RETRIEVAL_DEPTH,
     IndexTexts,
     answer_metrics,
     citation_metrics,
-    latency_percentiles,
     retrieval_metrics,
 )
-from assistant.evaluation.questions import EvalQuestion, load_questions
-from assistant.evaluation.report import compare_table, load_compared, parse_minimums, write_results
 from assistant.settings import Settings
 from assistant.types import Answer, ScoredChunk
-
-# metric -> which questions it averages over (see eval/README.md)
-RETRIEVAL_METRICS = ("hit@1", "hit@5", "hit@10", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
-ANSWER_METRICS = ("fact_recall", "answer_presence", "token_f1", "answer_words")
-CITATION_METRICS = ("citation_support", "evidence_precision")
 
 
 class _Pipeline(Protocol):
@@ -36,61 +31,13 @@ class _Pipeline(Protocol):
 
 
 @dataclass
-class QuestionResult:
-    question: EvalQuestion
-    answer: Answer
-    ranked: list[ScoredChunk]
-    metrics: dict[str, float]
-    answer_ms: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.question.id,
-            "question": self.question.question,
-            "answerable": self.question.answerable,
-            **{key: value for key, value in self.answer.to_json().items() if key != "question"},
-            "confidence": round(self.answer.confidence, 4),
-            "signals": {name: round(value, 4) for name, value in self.answer.signals.items()},
-            "retrieved": [
-                {"doc_id": r.chunk.doc_id, "chunk_id": r.chunk.chunk_id, "score": round(r.score, 6)}
-                for r in self.ranked
-            ],
-            "metrics": {name: round(value, 4) for name, value in self.metrics.items()},
-        }
-
-
-@dataclass
 class EvalRun:
     results: list[QuestionResult]
     info: dict[str, Any] = field(default_factory=dict)
 
     def aggregate(self) -> dict[str, float]:
-        """The run's metrics: each a mean over the questions it applies to."""
-        metrics: dict[str, float] = {}
-        for name in (*RETRIEVAL_METRICS, *ANSWER_METRICS, *CITATION_METRICS):
-            values = [r.metrics[name] for r in self.results if name in r.metrics]
-            if values:
-                metrics[name] = sum(values) / len(values)
-        cited = [
-            (r.metrics["citation_validity"], r.metrics["citations"])
-            for r in self.results
-            if "citation_validity" in r.metrics
-        ]
-        if cited:  # over all citations, not over answers
-            metrics["citation_validity"] = sum(v * n for v, n in cited) / sum(n for _, n in cited)
-        unanswerable = [r for r in self.results if not r.question.answerable]
-        answerable = [r for r in self.results if r.question.answerable]
-        if unanswerable:
-            metrics["abstention_accuracy"] = sum(r.answer.abstained for r in unanswerable) / len(unanswerable)
-        if answerable:
-            metrics["false_abstention_rate"] = sum(r.answer.abstained for r in answerable) / len(answerable)
-        for label, values in (
-            ("retrieve_ms", [r.answer.timings_ms.get("retrieve", 0.0) for r in self.results]),
-            ("answer_ms", [r.answer_ms for r in self.results]),
-        ):
-            for stat, value in latency_percentiles(values).items():
-                metrics[f"{label}_{stat}"] = value
-        return metrics
+        """The run's metrics, as METRICS declares them."""
+        return aggregate(self.results)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -180,13 +127,10 @@ def run_eval_command(
     }
     out = args.out or Path("eval/results") / f"{args.questions.stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     write_results(run, out, compared)
-    echo(compare_table(run.aggregate(), compared, run.counts()))
+    metrics = run.aggregate()
+    echo(compare_table(metrics, compared, run.counts()))
     echo(f"\nWrote {out}/results.json, results.jsonl, report.md and metrics.png")
-    failures = [
-        f"{name} = {run.aggregate().get(name, float('nan')):.3f} < {floor}"
-        for name, floor in minimums.items()
-        if not run.aggregate().get(name, -1.0) >= floor
-    ]
+    failures = gate_failures(metrics, minimums)
     if failures:
         echo("Quality gate failed: " + "; ".join(failures))
         return 1
