@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from assistant.errors import UsageError
+from assistant.ingest.load import file_type_names
 from assistant.pipeline import MAX_K, MAX_QUESTION_CHARS
 from assistant.types import Citation, Filters, make_filters
 
@@ -60,7 +61,9 @@ class DocumentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filename: str = Field(
-        min_length=1, max_length=200, description="File name; its suffix gives the type (.txt .md .html .pdf)."
+        min_length=1,
+        max_length=200,
+        description=f"File name; its suffix gives the type ({file_type_names(uploads=True)}).",
     )
     content: str = Field(description="The file's content: text, or base64 when encoding is base64 (PDF).")
     encoding: Literal["text", "base64"] = "text"

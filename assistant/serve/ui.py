@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 
 from assistant.errors import AssistantError, IndexMissingError
-from assistant.ingest.upload import UPLOAD_SUFFIXES
+from assistant.ingest.load import UPLOAD_SUFFIXES, file_type_names
 from assistant.pipeline import AnswerMode, Assistant
 from assistant.serve import render
 from assistant.serve.feedback import Verdict, record_feedback
@@ -242,7 +242,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                     )
                 with gr.Accordion("Add a document", open=False, elem_id="add-document"):
                     upload = gr.File(
-                        label=f"A .txt, .md, .html or .pdf file, up to {settings.max_upload_mb:g} MB",
+                        label=f"A {file_type_names(uploads=True)} file, up to {settings.max_upload_mb:g} MB",
                         file_types=list(UPLOAD_SUFFIXES),
                         type="filepath",
                         elem_id="upload",
