@@ -10,15 +10,17 @@ from typing import TYPE_CHECKING, Literal
 
 from assistant.answer.base import Answerer
 from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.support import supports
 from assistant.errors import UsageError
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import embeddings_for
 from assistant.ingest.sync import Progress, ingest
 from assistant.ingest.upload import add_document
+from assistant.limits import checked_k, checked_question
 from assistant.retrieval.hybrid import HybridSearch
 from assistant.retrieval.query import History, make_query
 from assistant.settings import Settings
-from assistant.types import Answer, Filters, IngestReport, ScoredChunk
+from assistant.types import Answer, Citation, Filters, IngestReport, ScoredChunk
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -27,8 +29,6 @@ if TYPE_CHECKING:
     from assistant.retrieval.langchain import CorpusRetriever
 
 AnswerMode = Literal["extractive", "chat"]
-MAX_QUESTION_CHARS = 2000
-MAX_K = 50
 
 
 class Assistant:
@@ -72,7 +72,7 @@ class Assistant:
         self, query: str, k: int | None = None, filters: Filters | None = None, history: History | None = None
     ) -> list[ScoredChunk]:
         """The k best chunks for a query, best first."""
-        return self.search.search(make_query(_checked(query), history), self.resolve_k(k), filters)
+        return self.search.search(make_query(checked_question(query), history), self.resolve_k(k), filters)
 
     def retriever(self, k: int | None = None, filters: Filters | None = None) -> CorpusRetriever:
         """This corpus's retriever as a LangChain BaseRetriever."""
@@ -130,7 +130,7 @@ class Assistant:
     ) -> Iterator[str | Answer]:
         """Answer text as it is composed (str pieces), then the finished Answer; mode as in `answerer`."""
         started = time.perf_counter()
-        query = make_query(_checked(question), history)
+        query = make_query(checked_question(question), history)
         k = self.resolve_k(k)
         answerer = self.answerer(mode)
         snapshot = self.search.snapshot
@@ -151,18 +151,14 @@ class Assistant:
                 return
             yield event
 
+    def supports(self, claim: str, citation: Citation) -> bool:
+        """Whether a citation's quote supports a claim, by the rule the chat answerer's check applies
+        (answer/support.py), with this index's term weights."""
+        snapshot = self.search.snapshot
+        row = snapshot.row_of.get(citation.chunk_id)
+        passage = f"{citation.title} {citation.date or ''} {snapshot.chunks[row].text if row is not None else ''}"
+        return supports(claim, citation.quote, passage, snapshot.bm25.term_idf)
+
     def resolve_k(self, k: int | None) -> int:
-        """The number of passages to retrieve: k, or the setting; UsageError when out of range."""
-        k = self.settings.k if k is None else k
-        if not 1 <= k <= MAX_K:
-            raise UsageError(f"k must be between 1 and {MAX_K}, not {k}.")
-        return k
-
-
-def _checked(question: str) -> str:
-    question = (question or "").strip()
-    if not question:
-        raise UsageError("The question is empty; type a question about the corpus.")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise UsageError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
-    return question
+        """The number of passages to retrieve: k, or the setting; UsageError when out of range (limits.py)."""
+        return checked_k(self.settings.k if k is None else k)

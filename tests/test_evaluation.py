@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.answer.support import supports
 from assistant.cli import cli
 from assistant.errors import UsageError
 from assistant.evaluation.metrics import BY_NAME, METRICS, QuestionResult, aggregate
@@ -154,7 +155,7 @@ def test_citation_metrics_check_quotes_offsets_and_support() -> None:
     shifted = Citation(2, "d", "T", "d.txt", None, "d#0", "Talks were held in Istanbul.", start + 1, start + 29)
     answer = Answer("?", "Talks were held in Istanbul. [1] Something unsupported. [2]", (good, shifted), False)
     question = EvalQuestion("q", "?", evidence_doc_ids=["d", "other"])
-    metrics = citation_metrics(question, answer, _Texts(document, document), "verbatim")
+    metrics = citation_metrics(question, answer, _Texts(document, document), lambda c, cited: supports(c, cited.quote))
     assert metrics["citation_validity"] == 0.5  # the second citation's offsets are off by one
     assert metrics["citation_support"] == 0.5  # the second sentence is not its quote
     assert metrics["evidence_precision"] == 1.0

@@ -282,20 +282,6 @@ def cite(sentences: list[Evidence]) -> tuple[str, tuple[Citation, ...]]:
     parts: list[str] = []
     citations: list[Citation] = []
     for n, evidence in enumerate(sentences, start=1):
-        chunk = evidence.passage.chunk
-        citations.append(
-            Citation(
-                n,
-                chunk.doc_id,
-                chunk.title,
-                chunk.source,
-                chunk.date,
-                chunk.chunk_id,
-                evidence.text,
-                evidence.start,
-                evidence.end,
-                chunk.url,
-            )
-        )
+        citations.append(Citation.from_chunk(n, evidence.passage.chunk, evidence.text, evidence.start, evidence.end))
         parts.append(f"{evidence.text} [{n}]")
     return " ".join(parts), tuple(citations)

@@ -193,9 +193,9 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "citation_support",
         "citation",
-        "the share of answer sentences carrying a citation whose quote supports them. For the extractive answerer "
-        "the check is `verbatim` (the sentence is its quote); for a chat model it is `lexical` (at least 60% of "
-        "the sentence's content words are in the quote); `results.json` names the check used",
+        "the share of answer sentences carrying a citation whose quote supports them, by the rule the chat "
+        "answerer's check applies: the sentence is in the quote word for word, or its names and numbers are in "
+        "the cited passage and at least 60% of its content words (weighted by IDF) are in the quote",
         CITED_ANSWERABLE,
     ),
     Metric(

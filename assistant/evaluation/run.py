@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from assistant.answer.support import SUPPORT_RULE
 from assistant.evaluation.metrics import QuestionResult, aggregate
 from assistant.evaluation.questions import EvalQuestion, load_questions
 from assistant.evaluation.report import compare_table, gate_failures, load_compared, parse_minimums, write_results
@@ -22,7 +23,7 @@ from assistant.evaluation.scores import (
     retrieval_metrics,
 )
 from assistant.settings import Settings
-from assistant.types import Answer, ScoredChunk
+from assistant.types import Answer, Citation, ScoredChunk
 
 
 class _Pipeline(Protocol):
@@ -53,7 +54,7 @@ def evaluate(
     pipeline: _Pipeline,
     texts: IndexTexts,
     k: int,
-    support: str,
+    supports: Callable[[str, Citation], bool],
     progress: Callable[[int], None] | None = None,
 ) -> list[QuestionResult]:
     """Ask every question, retrieve its ranking, and score both."""
@@ -65,7 +66,7 @@ def evaluate(
         answer = pipeline.ask(question.question, question.history, k)
         answer_ms = (time.perf_counter() - started) * 1000
         metrics = {**retrieval_metrics(question, ranked), **answer_metrics(question, answer)}
-        cited = citation_metrics(question, answer, texts, support)
+        cited = citation_metrics(question, answer, texts, supports)
         # A wrong answer to an unanswerable question still has citations to check, but no support to credit.
         metrics.update(
             cited
@@ -94,7 +95,6 @@ def run_eval_command(
     with progress_bar() as bar:
         report = assistant.ingest(progress=bar)
     k = assistant.resolve_k(args.k)
-    support = "verbatim"
     pipeline: _Pipeline
     if args.retriever == "baseline":
         from assistant.evaluation.baseline import BaselinePipeline
@@ -102,13 +102,12 @@ def run_eval_command(
         pipeline = BaselinePipeline(assistant.store, assistant.embeddings)
     else:
         pipeline = _HybridPipeline(assistant)
-        support = "verbatim" if assistant.chat_model is None else "lexical"
     snapshot = assistant.search.snapshot
     catalog = open_catalog(settings)
     try:
         texts = IndexTexts(catalog, {chunk.chunk_id: chunk.text for chunk in snapshot.chunks})
         with tqdm(total=len(questions), unit="q", desc="questions", disable=None) as bar:
-            results = evaluate(questions, pipeline, texts, k, support, bar.update)
+            results = evaluate(questions, pipeline, texts, k, assistant.supports, bar.update)
     finally:
         catalog.close()
     run = EvalRun(results)
@@ -117,7 +116,7 @@ def run_eval_command(
         "corpus": str(settings.corpus_dir),
         "retriever": args.retriever,
         "answerer": assistant.chat_model or "extractive",
-        "support_check": support,
+        "support_check": SUPPORT_RULE,
         "k": k,
         "collection": report.collection,
         "documents": report.documents_total,

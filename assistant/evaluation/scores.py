@@ -7,13 +7,12 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from assistant.evaluation.questions import EvalQuestion
 from assistant.index.catalog import Catalog
-from assistant.index.lexical import tokenize
-from assistant.types import Answer, ScoredChunk
+from assistant.types import Answer, Citation, ScoredChunk
 
 RETRIEVAL_DEPTH = 10  # ranks the retrieval metrics look at
 
@@ -146,8 +145,13 @@ class _Texts(Protocol):
     def document_text(self, doc_id: str) -> str | None: ...
 
 
-def citation_metrics(question: EvalQuestion, answer: Answer, texts: _Texts, support: str) -> dict[str, float]:
-    """Citation validity, answer-sentence support, and evidence precision of the cited documents."""
+def citation_metrics(
+    question: EvalQuestion, answer: Answer, texts: _Texts, supports: Callable[[str, Citation], bool]
+) -> dict[str, float]:
+    """Citation validity, answer-sentence support, and evidence precision of the cited documents.
+
+    supports(claim, citation): whether a citation supports a sentence (Assistant.supports applies the rule
+    of answer/support.py with the index's term weights)."""
     if answer.abstained or not answer.citations:
         return {}
     valid = 0
@@ -160,28 +164,18 @@ def citation_metrics(question: EvalQuestion, answer: Answer, texts: _Texts, supp
             and document[citation.start : citation.end] == citation.quote
         )
     metrics = {"citation_validity": valid / len(answer.citations), "citations": float(len(answer.citations))}
-    quotes = {citation.n: citation.quote for citation in answer.citations}
+    by_number = {citation.n: citation for citation in answer.citations}
     sentences = [s for s in re.split(r"(?<=\])\s+", answer.text.strip()) if s]
     supported = 0
     for sentence in sentences:
         numbers = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
         claim = strip_markers(sentence).strip()
-        supported += int(any(_supports(claim, quotes.get(n, ""), support) for n in numbers))
+        supported += int(any(n in by_number and supports(claim, by_number[n]) for n in numbers))
     metrics["citation_support"] = supported / len(sentences) if sentences else 0.0
     if question.evidence_doc_ids:
         cited = {citation.doc_id for citation in answer.citations}
         metrics["evidence_precision"] = len(cited & set(question.evidence_doc_ids)) / len(cited)
     return metrics
-
-
-def _supports(claim: str, quote: str, method: str) -> bool:
-    """verbatim: the claim is the quote; lexical: most of the claim's content words are in the quote."""
-    if not quote:
-        return False
-    if method == "verbatim":
-        return _squash(claim) == _squash(quote) or _squash(claim) in _squash(quote)
-    words = set(tokenize(claim))
-    return bool(words) and len(words & set(tokenize(quote))) / len(words) >= 0.6
 
 
 class IndexTexts:

@@ -18,6 +18,7 @@ import gradio as gr
 
 from assistant.errors import AssistantError, IndexMissingError
 from assistant.ingest.load import UPLOAD_SUFFIXES, file_type_names
+from assistant.limits import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, checked_history_length, parse_k
 from assistant.pipeline import AnswerMode, Assistant
 from assistant.serve import render
 from assistant.serve.feedback import Verdict, record_feedback
@@ -101,9 +102,8 @@ class ChatHandlers:
         asked = {"role": "user", "content": render.question_html(question)}
         try:
             filters = make_filters(None, (date_from or "").strip(), (date_to or "").strip())
-            stream = self.assistant.ask_stream(
-                question, history_of(turns), int(k) if k else None, filters or None, mode or None
-            )
+            history = history_of(turns)[-MAX_HISTORY_TURNS:]  # only the latest turns matter for a follow-up
+            stream = self.assistant.ask_stream(question, history, parse_k(k), filters or None, mode or None)
             text = ""
             yield "", [*messages_of(turns), asked], turns, render.pending_sources(question)
             for event in stream:
@@ -159,7 +159,8 @@ class ChatHandlers:
         """Answer a question (history: earlier [question, answer] pairs); returns what `assistant ask --json` prints."""
         try:
             pairs = [(str(user), str(reply)) for user, reply in history or []]
-            return self.assistant.ask(question, pairs, k=int(k) if k else None).to_json()
+            checked_history_length(len(pairs))
+            return self.assistant.ask(question, pairs, k=parse_k(k)).to_json()
         except (TypeError, ValueError):
             raise gr.Error("history must be a list of [question, answer] pairs.", print_exception=False) from None
         except AssistantError as exc:
@@ -224,7 +225,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                     show_label=False,
                     placeholder="Ask a question, e.g. What are Russia's preconditions?",
                     submit_btn="Ask",
-                    max_length=2000,
+                    max_length=MAX_QUESTION_CHARS,
                     autofocus=True,
                 )
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
