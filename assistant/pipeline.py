@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.answer.base import Answerer
 from assistant.answer.extractive import ExtractiveAnswerer
@@ -29,6 +29,23 @@ if TYPE_CHECKING:
     from assistant.retrieval.langchain import CorpusRetriever
 
 AnswerMode = Literal["extractive", "chat"]
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What the index that questions are answered from holds."""
+
+    collection: str  # named after the corpus and the settings that shape the vectors
+    generation: int  # goes up with every change an ingest makes
+    documents: int
+    chunks: int
+    first_date: str | None  # the earliest and latest document dates, when any document is dated
+    last_date: str | None
+    vector_store: Literal["embedded", "chroma-server"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The status as plain JSON values."""
+        return asdict(self)
 
 
 class Assistant:
@@ -54,6 +71,25 @@ class Assistant:
 
             self._chat_answerer = ChatAnswerer(chat_model)
         self._ingesting = threading.Lock()
+        self._status: IndexStatus | None = None
+
+    def status(self) -> IndexStatus:
+        """The index's documents, chunks, date range and generation; IndexMissingError before the first ingest."""
+        snapshot = self.search.snapshot
+        status = self._status
+        if status is None or status.generation != snapshot.generation:
+            dates = sorted({chunk.date for chunk in snapshot.chunks if chunk.date})
+            status = IndexStatus(
+                collection=self.settings.index_name(),
+                generation=snapshot.generation,
+                documents=len({chunk.doc_id for chunk in snapshot.chunks}),
+                chunks=len(snapshot.chunks),
+                first_date=dates[0] if dates else None,
+                last_date=dates[-1] if dates else None,
+                vector_store="chroma-server" if self.settings.chroma_url else "embedded",
+            )
+            self._status = status
+        return status
 
     def ingest(self, progress: Progress | None = None) -> IngestReport:
         """Bring the index up to date with the corpus folder."""

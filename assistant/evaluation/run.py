@@ -93,7 +93,7 @@ def run_eval_command(
     compared = load_compared(args.compare) if args.compare else None
     assistant = Assistant(settings)
     with progress_bar() as bar:
-        report = assistant.ingest(progress=bar)
+        assistant.ingest(progress=bar)
     k = assistant.resolve_k(args.k)
     pipeline: _Pipeline
     if args.retriever == "baseline":
@@ -102,10 +102,10 @@ def run_eval_command(
         pipeline = BaselinePipeline(assistant.store, assistant.embeddings)
     else:
         pipeline = _HybridPipeline(assistant)
-    snapshot = assistant.search.snapshot
+    status = assistant.status()
     catalog = open_catalog(settings)
     try:
-        texts = IndexTexts(catalog, {chunk.chunk_id: chunk.text for chunk in snapshot.chunks})
+        texts = IndexTexts(catalog)
         with tqdm(total=len(questions), unit="q", desc="questions", disable=None) as bar:
             results = evaluate(questions, pipeline, texts, k, assistant.supports, bar.update)
     finally:
@@ -118,9 +118,10 @@ def run_eval_command(
         "answerer": assistant.chat_model or "extractive",
         "support_check": SUPPORT_RULE,
         "k": k,
-        "collection": report.collection,
-        "documents": report.documents_total,
-        "chunks": report.chunks_total,
+        "collection": status.collection,
+        "generation": status.generation,
+        "documents": status.documents,
+        "chunks": status.chunks,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "settings": {key: str(value) for key, value in settings.model_dump().items() if key != "api_key"},
     }

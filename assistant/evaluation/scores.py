@@ -179,14 +179,13 @@ def citation_metrics(
 
 
 class IndexTexts:
-    """Chunk and document texts of an index, for checking citations."""
+    """Chunk and document texts of an index, as its catalog holds them, for checking citations."""
 
-    def __init__(self, catalog: Catalog, chunks: dict[str, str]) -> None:
+    def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
-        self._chunks = chunks
 
     def chunk_text(self, chunk_id: str) -> str | None:
-        return self._chunks.get(chunk_id)
+        return next((stored.info.text for stored in self._catalog.iter_chunks([chunk_id])), None)
 
     def document_text(self, doc_id: str) -> str | None:
         return self._catalog.document_text(doc_id)

@@ -182,10 +182,10 @@ def _example_text(event: gr.SelectData) -> str:
 def _date_range(assistant: Assistant) -> tuple[str, str] | None:
     """The first and last date the indexed documents carry, or None when none is dated."""
     try:
-        dates = sorted({chunk.date for chunk in assistant.search.snapshot.chunks if chunk.date})
+        status = assistant.status()
     except IndexMissingError:
         return None
-    return (dates[0], dates[-1]) if dates else None
+    return (status.first_date, status.last_date) if status.first_date and status.last_date else None
 
 
 def build_ui(assistant: Assistant) -> gr.Blocks:
@@ -281,7 +281,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     check_exposure(settings, host)
     assistant = Assistant(settings)
     try:
-        assistant.search.snapshot  # noqa: B018 - raises when the corpus has no index yet
+        assistant.status()  # raises when the corpus has no index yet
     except IndexMissingError:
         print(f"No index for {settings.corpus_dir} yet; indexing it first.", file=sys.stderr, flush=True)
         assistant.ingest()
