@@ -13,7 +13,7 @@ from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.support import supports
 from assistant.errors import UsageError
 from assistant.index.chroma import VectorStore
-from assistant.index.embed import embeddings_for
+from assistant.index.embed import SentenceEmbeddings, embeddings_for
 from assistant.ingest.sync import Progress, ingest
 from assistant.ingest.upload import add_document
 from assistant.limits import checked_k, checked_question
@@ -56,11 +56,14 @@ class Assistant:
         settings: Settings | None = None,
         chat_model: BaseChatModel | None = None,
         answerer: Answerer | None = None,
+        embeddings: SentenceEmbeddings | None = None,
     ) -> None:
         """chat_model: any LangChain chat model to answer with, instead of the one ASSISTANT_LLM names.
-        answerer: any Answerer (answer/base.py) to answer with by default, instead of those two."""
+        answerer: any Answerer (answer/base.py) to answer with by default, instead of those two.
+        embeddings: the embeddings to index and ask with, instead of those ASSISTANT_EMBEDDING_MODEL names
+        (e.g. assistant.testing.FakeEmbeddings); they must be the ones the index was built with."""
         self.settings = settings or Settings()
-        self.embeddings = embeddings_for(self.settings)
+        self.embeddings = embeddings or embeddings_for(self.settings)
         self.store = VectorStore(self.settings)
         self.search = HybridSearch(self.settings, self.embeddings, self.store)
         self._extractive = ExtractiveAnswerer.from_settings(self.settings, self.embeddings)

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         default=DEFAULT_EMBEDDING_MODEL,
         description="sentence-transformers model: the packaged all-MiniLM-L6-v2 (default), "
-        "another model name or a local folder.",
+        "another model name or a local folder; 'fake' for tests (word hashes, no model).",
     )
     chroma_url: str | None = Field(
         default=None,
