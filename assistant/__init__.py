@@ -29,6 +29,7 @@ _EXPORTS = {
     "Document": "assistant.types",
     "Filters": "assistant.types",
     "IndexMissingError": "assistant.errors",
+    "IndexStatus": "assistant.pipeline",
     "IngestReport": "assistant.types",
     "ScoredChunk": "assistant.types",
     "SentenceEmbeddings": "assistant.index.embed",
@@ -52,6 +53,7 @@ __all__ = [
     "Document",
     "Filters",
     "IndexMissingError",
+    "IndexStatus",
     "IngestReport",
     "ScoredChunk",
     "SentenceEmbeddings",
@@ -64,7 +66,7 @@ if TYPE_CHECKING:
     from assistant.answer.base import ABSTENTION_REPLY, Answerer
     from assistant.errors import AssistantError, BackendError, CorpusError, IndexMissingError, UsageError
     from assistant.index.embed import SentenceEmbeddings
-    from assistant.pipeline import AnswerMode, Assistant
+    from assistant.pipeline import AnswerMode, Assistant, IndexStatus
     from assistant.retrieval.langchain import CorpusRetriever
     from assistant.settings import Settings
     from assistant.types import Answer, ChunkInfo, Citation, Document, Filters, IngestReport, ScoredChunk, make_filters

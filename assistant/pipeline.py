@@ -6,21 +6,23 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.answer.base import Answerer
 from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.support import supports
 from assistant.errors import UsageError
 from assistant.index.chroma import VectorStore
-from assistant.index.embed import embeddings_for
+from assistant.index.embed import SentenceEmbeddings, embeddings_for
 from assistant.ingest.sync import Progress, ingest
 from assistant.ingest.upload import add_document
+from assistant.limits import checked_k, checked_question
 from assistant.retrieval.hybrid import HybridSearch
 from assistant.retrieval.query import History, make_query
 from assistant.retrieval.timeframe import parse_date
 from assistant.settings import Settings
-from assistant.types import Answer, Filters, IngestReport, ScoredChunk
+from assistant.types import Answer, Citation, Filters, IngestReport, ScoredChunk
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -29,8 +31,23 @@ if TYPE_CHECKING:
     from assistant.retrieval.langchain import CorpusRetriever
 
 AnswerMode = Literal["extractive", "chat"]
-MAX_QUESTION_CHARS = 2000
-MAX_K = 50
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What the index that questions are answered from holds."""
+
+    collection: str  # named after the corpus and the settings that shape the vectors
+    generation: int  # goes up with every change an ingest makes
+    documents: int
+    chunks: int
+    first_date: str | None  # the earliest and latest document dates, when any document is dated
+    last_date: str | None
+    vector_store: Literal["embedded", "chroma-server"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The status as plain JSON values."""
+        return asdict(self)
 
 
 class Assistant:
@@ -41,11 +58,14 @@ class Assistant:
         settings: Settings | None = None,
         chat_model: BaseChatModel | None = None,
         answerer: Answerer | None = None,
+        embeddings: SentenceEmbeddings | None = None,
     ) -> None:
         """chat_model: any LangChain chat model to answer with, instead of the one ASSISTANT_LLM names.
-        answerer: any Answerer (answer/base.py) to answer with by default, instead of those two."""
+        answerer: any Answerer (answer/base.py) to answer with by default, instead of those two.
+        embeddings: the embeddings to index and ask with, instead of those ASSISTANT_EMBEDDING_MODEL names
+        (e.g. assistant.testing.FakeEmbeddings); they must be the ones the index was built with."""
         self.settings = settings or Settings()
-        self.embeddings = embeddings_for(self.settings)
+        self.embeddings = embeddings or embeddings_for(self.settings)
         self.store = VectorStore(self.settings)
         self.search = HybridSearch(self.settings, self.embeddings, self.store)
         self._extractive = ExtractiveAnswerer.from_settings(self.settings, self.embeddings)
@@ -56,6 +76,25 @@ class Assistant:
 
             self._chat_answerer = ChatAnswerer(chat_model)
         self._ingesting = threading.Lock()
+        self._status: IndexStatus | None = None
+
+    def status(self) -> IndexStatus:
+        """The index's documents, chunks, date range and generation; IndexMissingError before the first ingest."""
+        snapshot = self.search.snapshot
+        status = self._status
+        if status is None or status.generation != snapshot.generation:
+            dates = sorted({chunk.date for chunk in snapshot.chunks if chunk.date})
+            status = IndexStatus(
+                collection=self.settings.index_name(),
+                generation=snapshot.generation,
+                documents=len({chunk.doc_id for chunk in snapshot.chunks}),
+                chunks=len(snapshot.chunks),
+                first_date=dates[0] if dates else None,
+                last_date=dates[-1] if dates else None,
+                vector_store="chroma-server" if self.settings.chroma_url else "embedded",
+            )
+            self._status = status
+        return status
 
     def ingest(self, progress: Progress | None = None) -> IngestReport:
         """Bring the index up to date with the corpus folder."""
@@ -79,7 +118,7 @@ class Assistant:
         as_of: str | dt.date | None = None,
     ) -> list[ScoredChunk]:
         """The k best chunks for a query asked on as_of (default today), best first."""
-        return self.search.search(make_query(_checked(query), history, as_of), self.resolve_k(k), filters)
+        return self.search.search(make_query(checked_question(query), history, as_of), self.resolve_k(k), filters)
 
     def retriever(
         self, k: int | None = None, filters: Filters | None = None, as_of: str | dt.date | None = None
@@ -145,7 +184,7 @@ class Assistant:
         and "this week" or "last year" in the question are read relative to it.
         """
         started = time.perf_counter()
-        query = make_query(_checked(question), history, as_of)
+        query = make_query(checked_question(question), history, as_of)
         k = self.resolve_k(k)
         answerer = self.answerer(mode)
         snapshot = self.search.snapshot
@@ -166,18 +205,14 @@ class Assistant:
                 return
             yield event
 
+    def supports(self, claim: str, citation: Citation) -> bool:
+        """Whether a citation's quote supports a claim, by the rule the chat answerer's check applies
+        (answer/support.py), with this index's term weights."""
+        snapshot = self.search.snapshot
+        row = snapshot.row_of.get(citation.chunk_id)
+        passage = f"{citation.title} {citation.date or ''} {snapshot.chunks[row].text if row is not None else ''}"
+        return supports(claim, citation.quote, passage, snapshot.bm25.term_idf)
+
     def resolve_k(self, k: int | None) -> int:
-        """The number of passages to retrieve: k, or the setting; UsageError when out of range."""
-        k = self.settings.k if k is None else k
-        if not 1 <= k <= MAX_K:
-            raise UsageError(f"k must be between 1 and {MAX_K}, not {k}.")
-        return k
-
-
-def _checked(question: str) -> str:
-    question = (question or "").strip()
-    if not question:
-        raise UsageError("The question is empty; type a question about the corpus.")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise UsageError(f"The question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}.")
-    return question
+        """The number of passages to retrieve: k, or the setting; UsageError when out of range (limits.py)."""
+        return checked_k(self.settings.k if k is None else k)

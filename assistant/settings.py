@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from assistant.limits import MAX_K, MIN_K
+
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 # Bump when chunking, sentence splitting or what the index stores per chunk changes: old indexes are then
@@ -31,7 +33,7 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         default=DEFAULT_EMBEDDING_MODEL,
         description="sentence-transformers model: the packaged all-MiniLM-L6-v2 (default), "
-        "another model name or a local folder.",
+        "another model name or a local folder; 'fake' for tests (word hashes, no model).",
     )
     chroma_url: str | None = Field(
         default=None,
@@ -46,7 +48,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(
         default=200, ge=0, le=2000, description="Characters of whole sentences repeated from the previous chunk."
     )
-    k: int = Field(default=5, ge=1, le=50, description="Passages retrieved for a question.")
+    k: int = Field(default=5, ge=MIN_K, le=MAX_K, description="Passages retrieved for a question.")
     candidates: int = Field(
         default=50, ge=5, le=500, description="Candidates each ranker (dense, lexical) contributes before fusion."
     )

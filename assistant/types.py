@@ -112,6 +112,11 @@ class Citation:
     end: int
     url: str | None = None
 
+    @classmethod
+    def from_chunk(cls, n: int, chunk: ChunkInfo, quote: str, start: int, end: int) -> Citation:
+        """Citation n: a quote from a chunk, at [start, end) of the document text, with the chunk's provenance."""
+        return cls(n, chunk.doc_id, chunk.title, chunk.source, chunk.date, chunk.chunk_id, quote, start, end, chunk.url)
+
     def to_json(self) -> dict[str, Any]:
         """The citation as in `ask --json`."""
         record = asdict(self)

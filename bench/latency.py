@@ -51,7 +51,7 @@ def main() -> None:
             retrieve.append(result.timings_ms["retrieve"])
             answer.append(result.timings_ms["answer"])
 
-    chunks = len(assistant.search.snapshot.chunks)
+    chunks = assistant.status().chunks
     machine = platform.processor() or platform.machine()
     print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"corpus: {settings.corpus_dir} ({chunks} chunks); {len(total)} warm asks of {len(questions)} questions")

@@ -26,8 +26,8 @@ from scipy.optimize import minimize
 
 from assistant.answer.models import Logistic
 from assistant.answer.sentences import SIGNALS, candidates, names_found
-from assistant.evaluation.metrics import answer_metrics
 from assistant.evaluation.questions import EvalQuestion, load_questions
+from assistant.evaluation.scores import answer_metrics
 from assistant.pipeline import Assistant
 from assistant.retrieval.query import make_query
 from assistant.settings import Settings

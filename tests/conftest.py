@@ -8,6 +8,7 @@ import pytest
 
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
+from assistant.testing import FAKE_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -19,9 +20,23 @@ def isolated_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test writes its index under its own tmp_path, never into the project's .index."""
     index = tmp_path / "index"
     monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(index))
-    for name in ("ASSISTANT_CORPUS_DIR", "ASSISTANT_CHROMA_URL", "ASSISTANT_LLM", "ASSISTANT_K"):
-        monkeypatch.delenv(name, raising=False)
+    for name in (
+        "ASSISTANT_CORPUS_DIR",
+        "ASSISTANT_CHROMA_URL",
+        "ASSISTANT_LLM",
+        "ASSISTANT_K",
+        "ASSISTANT_EMBEDDING_MODEL",
+    ):
+        monkeypatch.delenv(f"ASSISTANT_{name}", raising=False)
     return index
+
+
+@pytest.fixture
+def fake_embeddings(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Index and ask with assistant.testing.FakeEmbeddings instead of MiniLM: for tests of plumbing (sync,
+    stores, commands), not of retrieval or answer quality, which keep the real model."""
+    monkeypatch.setenv("ASSISTANT_EMBEDDING_MODEL", FAKE_MODEL)
+    return FAKE_MODEL
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from langchain_core.language_models import BaseChatModel
@@ -12,6 +13,8 @@ from langchain_core.language_models import BaseChatModel
 from assistant.answer.base import ABSTENTION_REPLY
 from assistant.answer.chat import SYSTEM_PROMPT, ChatAnswerer, build_messages, chat_model
 from assistant.errors import BackendError, UsageError
+from assistant.evaluation.questions import EvalQuestion
+from assistant.evaluation.scores import citation_metrics
 from assistant.ingest.load import load_corpus
 from assistant.pipeline import Assistant
 from assistant.retrieval.query import make_query
@@ -102,6 +105,30 @@ def test_a_claim_the_passage_does_not_make_is_dropped_despite_its_marker(
     n = _number(bundled.retrieve(TALKS), "held in Istanbul")
     answer = chat(scripted_chat_model([f"{claim} [{n}]."])).ask(TALKS)
     assert answer.abstained and answer.text == ABSTENTION_REPLY and answer.citations == ()
+
+
+def test_the_evaluation_judges_citations_by_the_rule_of_the_chat_check(bundled: Assistant, chat: UseModel) -> None:
+    n = _number(bundled.retrieve(TALKS), "held in Istanbul")
+    reply = f"Peace talks were held in Istanbul [{n}]. The talks took place on the moon [{n}]."
+    answer = chat(scripted_chat_model([reply])).ask(TALKS)
+    [citation] = answer.citations
+    assert bundled.supports("Peace talks were held in Istanbul.", citation)  # kept by the check
+    assert not bundled.supports("The talks took place on the moon.", citation)  # dropped by it
+    forged = replace(answer, text=answer.text + " The talks took place on the moon. [1]")
+    texts = _Texts(citation.quote)
+    assert citation_metrics(EvalQuestion("q", TALKS), answer, texts, bundled.supports)["citation_support"] == 1.0
+    assert citation_metrics(EvalQuestion("q", TALKS), forged, texts, bundled.supports)["citation_support"] == 0.5
+
+
+class _Texts:
+    def __init__(self, chunk: str) -> None:
+        self.chunk = chunk
+
+    def chunk_text(self, chunk_id: str) -> str | None:
+        return self.chunk
+
+    def document_text(self, doc_id: str) -> str | None:
+        return SEED_TEXT
 
 
 def test_an_out_of_range_marker_is_dropped_and_markers_are_renumbered(bundled: Assistant, chat: UseModel) -> None:

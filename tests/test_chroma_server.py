@@ -18,12 +18,14 @@ from assistant.errors import BackendError, IndexMissingError
 from assistant.index.snapshot import open_snapshot
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
+from assistant.testing import FAKE_MODEL
 from assistant.types import Filters, make_filters
 
 from .conftest import BUNDLED_CORPUS, DATA
 from .servers import ServerProcess, assistant_api, chroma_server, free_port
 
-pytestmark = pytest.mark.server
+# The server must give what the embedded store gives, whatever the model: these tests embed with the fake.
+pytestmark = [pytest.mark.server, pytest.mark.usefixtures("fake_embeddings")]
 QUESTION = "What are Russia's preconditions?"
 QUERIES: list[tuple[str, Filters | None]] = [
     (QUESTION, None),
@@ -155,6 +157,7 @@ def test_a_server_that_is_down_is_a_clear_error_and_the_next_call_after_it_is_ba
         "ASSISTANT_CORPUS_DIR": str(corpus),
         "ASSISTANT_INDEX_DIR": str(tmp_path / "server"),
         "ASSISTANT_CHROMA_URL": url,
+        "ASSISTANT_EMBEDDING_MODEL": FAKE_MODEL,
     }
     api: ServerProcess | None = None
     try:

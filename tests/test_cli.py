@@ -31,6 +31,7 @@ def test_help_loads_neither_torch_nor_chromadb() -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.usefixtures("fake_embeddings")
 def test_ingest_prints_a_summary_and_is_incremental(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["ingest", "--corpus", str(BUNDLED_CORPUS)]) == 0
     assert "1 added" in capsys.readouterr().out
@@ -69,6 +70,7 @@ def test_ask_prints_the_answer_and_its_sources(indexed: None, capsys: pytest.Cap
     assert "Sources:" in out and "[1] International Appeal" in out
 
 
+@pytest.mark.usefixtures("fake_embeddings")
 def test_retrieve_json_lists_ranked_chunks_with_metadata(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["ingest", "--corpus", str(DATA / "aliases")]) == 0
     capsys.readouterr()

@@ -5,13 +5,23 @@ from pathlib import Path
 
 import pytest
 
+from assistant.answer.support import supports
 from assistant.cli import cli
 from assistant.errors import UsageError
-from assistant.evaluation.metrics import answer_metrics, citation_metrics, normalise_answer, retrieval_metrics, token_f1
+from assistant.evaluation.metrics import BY_NAME, METRICS, QuestionResult, aggregate
 from assistant.evaluation.questions import EvalQuestion, load_questions
+from assistant.evaluation.report import metric_tables, parse_minimums
+from assistant.evaluation.scores import (
+    answer_metrics,
+    citation_metrics,
+    normalise_answer,
+    presence_form,
+    retrieval_metrics,
+    token_f1,
+)
 from assistant.types import Answer, ChunkInfo, Citation, ScoredChunk
 
-from .conftest import BUNDLED_CORPUS
+from .conftest import BUNDLED_CORPUS, ROOT
 
 
 def _ranked(*texts_and_docs: tuple[str, str]) -> list[ScoredChunk]:
@@ -56,6 +66,77 @@ def test_answer_metrics_normalise_and_score_abstention_as_zero() -> None:
     assert token_f1("in Istanbul", "Istanbul") == pytest.approx(2 / 3)
 
 
+@pytest.mark.parametrize(
+    ("gold", "answer"),
+    [
+        ("6", "The siege lasted six months. [1]"),
+        ("9", "A nine-year-old boy was rescued. [1]"),
+        ("25", "Twenty-five drones were shot down. [1]"),
+        ("1000", "About 1,000 prisoners were exchanged. [1]"),
+        ("1,000", "About 1000 prisoners were exchanged. [1]"),
+        ("six", "The siege lasted 6 months. [1]"),
+    ],
+)
+def test_answer_presence_reads_number_words_as_digits_on_both_sides(gold: str, answer: str) -> None:
+    metrics = answer_metrics(EvalQuestion("q", "?", answers=[gold]), Answer("?", answer, (), False))
+    assert metrics["answer_presence"] == 1.0 and metrics["answer_presence_80"] == 1.0
+    assert presence_form("twenty people") == "20 people" and presence_form("in 2022,2023") == "in 2022 2023"
+
+
+def test_answer_presence_80_does_not_count_a_long_answer() -> None:
+    question = EvalQuestion("q", "?", answers=["Istanbul"])
+    filler = " ".join(["word"] * 80)
+    long = answer_metrics(question, Answer("?", f"Talks were held in Istanbul. {filler} [1]", (), False))
+    assert long["answer_presence"] == 1.0 and long["answer_presence_80"] == 0.0 and long["answer_words"] == 85
+    short = answer_metrics(question, Answer("?", "Talks were held in Istanbul. [1]", (), False))
+    assert short["answer_presence_80"] == 1.0
+
+
+def _result(question: EvalQuestion, answer: Answer, **metrics: float) -> QuestionResult:
+    return QuestionResult(question, answer, [], dict(metrics), answer_ms=10.0)
+
+
+def test_metrics_aggregate_over_the_questions_they_declare() -> None:
+    answered = Answer("?", "Talks were held in Istanbul. [1]", (), False, timings_ms={"retrieve": 4.0})
+    declined = Answer("?", "No.", (), True, timings_ms={"retrieve": 6.0})
+    results = [
+        _result(EvalQuestion("a", "?"), answered, answer_words=6.0),
+        _result(EvalQuestion("b", "?"), declined, answer_words=0.0),
+        _result(EvalQuestion("c", "?", answerable=False), declined, answer_words=0.0),
+    ]
+    metrics = aggregate(results)
+    assert metrics["answer_words"] == 2.0  # every question, an abstention counting 0
+    assert metrics["answer_words_median"] == 6.0  # the answers given only
+    assert metrics["false_abstention_rate"] == 0.5 and metrics["abstention_accuracy"] == 1.0
+    assert metrics["retrieve_ms_p50"] == 6.0 and metrics["answer_ms_p95"] == 10.0  # nearest rank of 4, 6, 6
+    assert "fact_recall" not in metrics  # no question has key_facts
+    assert list(metrics) == [m.name for m in METRICS if m.name in metrics]  # declaration order
+
+
+def test_a_score_no_metric_declares_is_an_error_not_a_silent_loss() -> None:
+    answer = Answer("?", "Yes. [1]", (), False)
+    with pytest.raises(ValueError, match="not declared in METRICS: answer_novelty"):
+        aggregate([_result(EvalQuestion("a", "?"), answer, answer_words=1.0, answer_novelty=0.5)])
+
+
+def test_the_gate_takes_declared_metrics_only() -> None:
+    assert parse_minimums(["fact_recall=0.85", " answer_presence_80 = 0.4"]) == {
+        "fact_recall": 0.85,
+        "answer_presence_80": 0.4,
+    }
+    with pytest.raises(UsageError, match=r"unknown metric 'fact_recal'; use one of: hit@1, .*fact_recall"):
+        parse_minimums(["fact_recal=0.85"])
+    with pytest.raises(UsageError, match="lower is better"):
+        parse_minimums(["answer_ms_p95=100"])
+
+
+def test_the_eval_readme_shows_every_metric_as_declared() -> None:
+    readme = (ROOT / "eval" / "README.md").read_text(encoding="utf-8")
+    assert metric_tables() in readme, "eval/README.md's metric tables differ from METRICS: paste metric_tables()"
+    assert {m.group for m in METRICS} == {"retrieval", "answer", "citation", "abstention", "latency"}
+    assert not BY_NAME["answer_words"].share and BY_NAME["answer_presence_80"].share
+
+
 class _Texts:
     def __init__(self, chunk: str, document: str) -> None:
         self.chunk, self.document = chunk, document
@@ -74,7 +155,7 @@ def test_citation_metrics_check_quotes_offsets_and_support() -> None:
     shifted = Citation(2, "d", "T", "d.txt", None, "d#0", "Talks were held in Istanbul.", start + 1, start + 29)
     answer = Answer("?", "Talks were held in Istanbul. [1] Something unsupported. [2]", (good, shifted), False)
     question = EvalQuestion("q", "?", evidence_doc_ids=["d", "other"])
-    metrics = citation_metrics(question, answer, _Texts(document, document), "verbatim")
+    metrics = citation_metrics(question, answer, _Texts(document, document), lambda c, cited: supports(c, cited.quote))
     assert metrics["citation_validity"] == 0.5  # the second citation's offsets are off by one
     assert metrics["citation_support"] == 0.5  # the second sentence is not its quote
     assert metrics["evidence_precision"] == 1.0
@@ -132,11 +213,20 @@ def test_eval_compare_and_quality_gate(small_set: Path, tmp_path: Path, capsys: 
     capsys.readouterr()
     argv = ["eval", "--questions", str(small_set), "--corpus", str(BUNDLED_CORPUS), "--out", str(tmp_path / "second")]
     assert cli([*argv, "--compare", str(first / "results.json"), "--min", "citation_validity=1.0"]) == 0
-    assert "before" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "before" in printed and "answer_presence_80" in printed
+    earlier = json.loads((first / "results.json").read_text(encoding="utf-8"))
+    earlier["metrics"].update(answer_words=99.0, fact_recall=0.0)  # now fewer words and more facts: both better
+    (first / "results.json").write_text(json.dumps(earlier), encoding="utf-8")
+    assert cli([*argv, "--compare", str(first / "results.json")]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert rows["answer_words"].endswith(" +") and rows["fact_recall"].endswith(" +")
     assert cli([*argv, "--min", "fact_recall=1.01"]) == 1
     assert "Quality gate failed: fact_recall" in capsys.readouterr().out
     assert cli([*argv, "--min", "fact_recall"]) == 1
     assert "METRIC=VALUE" in capsys.readouterr().err
+    assert cli([*argv, "--min", "facts=0.5"]) == 1
+    assert "unknown metric 'facts'" in capsys.readouterr().err
 
 
 def test_baseline_pipeline_answers_with_the_top_sentence(

@@ -10,10 +10,14 @@ from assistant.index.embed import SentenceEmbeddings
 from assistant.index.snapshot import open_snapshot
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
+from assistant.testing import FakeEmbeddings
+
+# What is synced, and when, does not depend on the model: these tests embed with the fake.
+pytestmark = pytest.mark.usefixtures("fake_embeddings")
 
 
-class CountingEmbeddings(SentenceEmbeddings):
-    """The real model, remembering every text it was asked to embed."""
+class CountingEmbeddings(FakeEmbeddings):
+    """Fake embeddings that remember every text they were asked to embed."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -25,10 +29,7 @@ class CountingEmbeddings(SentenceEmbeddings):
 
 
 def _assistant(corpus: Path, index: Path, embeddings: SentenceEmbeddings | None = None) -> Assistant:
-    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=index))
-    if embeddings is not None:
-        assistant.embeddings = assistant.search.embeddings = embeddings
-    return assistant
+    return Assistant(Settings(corpus_dir=corpus, index_dir=index), embeddings=embeddings)
 
 
 def _ids_everywhere(assistant: Assistant) -> tuple[list[str], list[str]]:

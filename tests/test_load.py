@@ -3,9 +3,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from assistant.ingest.load import doc_id_for, load_corpus
+import pytest
 
-from .conftest import BUNDLED_CORPUS, DATA
+from assistant.errors import CorpusError, UsageError
+from assistant.ingest.load import FILE_TYPES, SUPPORTED_SUFFIXES, UPLOAD_SUFFIXES, doc_id_for, load_corpus
+from assistant.ingest.sync import ingest
+from assistant.ingest.upload import upload_name
+from assistant.settings import Settings
+
+from .conftest import BUNDLED_CORPUS, DATA, ROOT
 
 
 def minimal_pdf(text: str, title: str = "") -> bytes:
@@ -122,3 +128,19 @@ def test_date_comes_from_the_file_name_when_metadata_has_none(tmp_path: Path) ->
     (tmp_path / "2024-02-24-anniversary.txt").write_text("Anniversary\n\nTwo years on.", encoding="utf-8")
     [document], _ = load_corpus(tmp_path)
     assert document.date == "2024-02-24"
+
+
+def test_the_file_type_registry_is_the_one_list_messages_and_docs_read(tmp_path: Path) -> None:
+    assert SUPPORTED_SUFFIXES == (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl")
+    assert ".jsonl" not in UPLOAD_SUFFIXES and set(UPLOAD_SUFFIXES) < set(SUPPORTED_SUFFIXES)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for file_type in FILE_TYPES:
+        assert f"| `{file_type.suffixes[0]}` | {file_type.how} |" in readme
+    with pytest.raises(UsageError, match=r"upload a \.txt, \.md, \.html or \.pdf file"):
+        upload_name("feed.jsonl")
+    (tmp_path / "corpus").mkdir()
+    with pytest.raises(CorpusError, match=r"add \.txt, \.md, \.html, \.pdf or \.jsonl files"):
+        ingest(Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index"))
+    (tmp_path / "corpus" / "notes.docx").write_bytes(b"PK")
+    _, [failure] = load_corpus(tmp_path / "corpus")
+    assert failure.reason.endswith("(supported: .txt, .md, .markdown, .html, .htm, .pdf, .jsonl)")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
@@ -12,7 +14,9 @@ from langchain_core.runnables import RunnablePassthrough
 from langchain_core.tools import create_retriever_tool
 
 import assistant
+from assistant.errors import IndexMissingError
 from assistant.pipeline import Assistant
+from assistant.settings import Settings
 
 
 def test_every_public_name_resolves() -> None:
@@ -21,6 +25,15 @@ def test_every_public_name_resolves() -> None:
     )
     for name in assistant.__all__:
         assert getattr(assistant, name) is not None
+
+
+def test_the_index_status_says_what_questions_are_answered_from(dated_corpus: Assistant, tmp_path: Path) -> None:
+    status = dated_corpus.status()
+    assert (status.documents, status.first_date, status.last_date) == (3, "2025-03-10", "2025-06-20")
+    assert status.chunks >= 3 and status.generation >= 1 and status.vector_store == "embedded"
+    assert status.collection == dated_corpus.settings.index_name() == status.to_json()["collection"]
+    with pytest.raises(IndexMissingError, match="run `assistant ingest` first"):
+        Assistant(Settings(corpus_dir=tmp_path, index_dir=tmp_path / "index")).status()
 
 
 def test_the_retriever_in_a_three_line_lcel_chain(dated_corpus: Assistant) -> None:

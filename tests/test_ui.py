@@ -14,6 +14,7 @@ import pytest
 
 from assistant.answer.base import ABSTENTION_REPLY
 from assistant.errors import UsageError
+from assistant.limits import MAX_HISTORY_TURNS
 from assistant.pipeline import Assistant
 from assistant.serve.page import page_options
 from assistant.serve.render import (
@@ -135,6 +136,23 @@ def test_a_failed_answer_puts_the_chat_back_and_says_why(chat: ChatHandlers, fir
 def test_chat_mode_without_a_chat_model_says_how_to_configure_one(chat: ChatHandlers) -> None:
     with pytest.warns(UserWarning, match="No chat model is configured; set ASSISTANT_LLM"):
         assert ask(chat, PRECONDITIONS, mode="chat")[-1][2] == []
+
+
+@pytest.mark.parametrize(
+    ("history", "k", "message"),
+    [
+        (None, "five", "k must be a whole number between 1 and 50, not 'five'"),
+        (None, 2.5, "k must be a whole number between 1 and 50, not '2.5'"),
+        (None, 51, "k must be between 1 and 50, not 51"),
+        ([["q", "a"]] * (MAX_HISTORY_TURNS + 1), None, "send at most the last 20"),
+        ([["only the question"]], None, "history must be a list of [question, answer] pairs"),
+    ],
+)
+def test_the_gradio_ask_endpoint_keeps_the_limits_of_every_entry_point(
+    chat: ChatHandlers, history: list[list[str]] | None, k: object, message: str
+) -> None:
+    with pytest.raises(gr.Error, match=re.escape(message)):
+        chat.ask_api(PRECONDITIONS, history, k)  # type: ignore[arg-type]
 
 
 def test_settings_reach_retrieval(chat: ChatHandlers) -> None:

@@ -2,7 +2,7 @@
 
 The model sees the retrieved passages numbered [1]..[k] and must end every sentence with the [n] of
 the passages that support it. Its tokens stream out as they come; then every sentence is checked
-against the passages it cites (SUPPORT_CHECK). A citation stands only when a sentence (or two
+against the passages it cites (answer/support.py). A citation stands only when a sentence (or two
 adjacent sentences) of the cited passage supports the claim, and that passage text becomes the
 citation's verbatim quote. Sentences left without a standing citation are dropped, so the final
 Answer's text can differ from the streamed text: UIs replace what they streamed with Answer.text.
@@ -21,11 +21,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.answer.base import ABSTENTION_REPLY
+from assistant.answer.support import coverage, supports
 from assistant.errors import AssistantError, BackendError, UsageError
-from assistant.index.lexical import tokenize
 from assistant.index.snapshot import Snapshot
 from assistant.ingest.chunk import split_sentences
-from assistant.retrieval.query import ALIAS_WEIGHT, Query, aliases, query_terms
+from assistant.retrieval.query import Query
 from assistant.settings import Settings
 from assistant.types import Answer, Citation, ScoredChunk
 
@@ -42,13 +42,6 @@ If the passages do not answer the question, reply exactly with: {ABSTENTION_REPL
 PASSAGE_TEMPLATE = "[{n}] {title}{date}\n{text}"
 EARLIER_TURN_TEMPLATE = "This question follows up on an earlier one: {context}\n"
 USER_TEMPLATE = "Passages:\n\n{passages}\n\n{earlier}Question: {question}"
-
-# The support check. A cited passage supports a sentence when one of its sentences, or two adjacent
-# ones, holds at least SUPPORT_THRESHOLD of the sentence's content words (IDF-weighted, an alias
-# counting ALIAS_WEIGHT), and every name and number of the sentence occurs in the passage.
-# Lexical on purpose: it needs no model, and a claim whose words are not in the passage fails.
-SUPPORT_CHECK = "lexical coverage of the claim's content words, names and numbers required"
-SUPPORT_THRESHOLD = 0.6
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+")
@@ -189,18 +182,7 @@ def check_citations(question: str, reply: str, passages: list[ScoredChunk], snap
             chunk = quote.passage.chunk
             key = (chunk.doc_id, quote.start, quote.end)
             if key not in citations:
-                citations[key] = Citation(
-                    len(citations) + 1,
-                    chunk.doc_id,
-                    chunk.title,
-                    chunk.source,
-                    chunk.date,
-                    chunk.chunk_id,
-                    quote.text,
-                    quote.start,
-                    quote.end,
-                    chunk.url,
-                )
+                citations[key] = Citation.from_chunk(len(citations) + 1, chunk, quote.text, quote.start, quote.end)
             if citations[key].n not in markers:
                 markers.append(citations[key].n)
         if markers:
@@ -234,38 +216,28 @@ def _claims(reply: str) -> list[tuple[str, list[int]]]:
 
 
 def _support(claim: str, passage: ScoredChunk, snapshot: Snapshot) -> _Quote | None:
-    """The passage text that best supports a claim, or None when it does not (see SUPPORT_CHECK)."""
+    """The passage text that best supports a claim, or None when none does (answer/support.py)."""
     row = snapshot.row_of.get(passage.chunk.chunk_id)
-    words = set(tokenize(claim))
-    if row is None or not words:
+    if row is None:
         return None
     chunk = passage.chunk
-    passage_words = set(tokenize(f"{chunk.title} {chunk.date or ''} {chunk.text}"))
-    required = {t.term for t in query_terms(claim) if t.is_name} | {w for w in words if w.isdigit()}
-    if any(_found(term, passage_words) == 0.0 for term in required):
-        return None
-    weights = {word: snapshot.bm25.term_idf(word) for word in words}
-    total = sum(weights.values()) or 1.0
+    context = f"{chunk.title} {chunk.date or ''} {chunk.text}"
+    idf = snapshot.bm25.term_idf
     first, stop = (int(x) for x in snapshot.chunk_sentences[row])
     # A single sentence is the tighter quote; two adjacent ones serve when the claim joins them.
     for span in (1, 2):
         best: tuple[float, int, int] | None = None
         for low in range(first, stop - span + 1):
             start, end = int(snapshot.sentence_spans[low][0]), int(snapshot.sentence_spans[low + span - 1][1])
-            window = set(tokenize(chunk.text[start - chunk.start : end - chunk.start]))
-            score = sum(weights[w] * _found(w, window) for w in words) / total
+            score = coverage(claim, chunk.text[start - chunk.start : end - chunk.start], idf)
             if best is None or score > best[0]:
                 best = (score, start, end)
-        if best is not None and best[0] >= SUPPORT_THRESHOLD:
+        if best is not None:
             _, start, end = best
-            return _Quote(passage, start, end, chunk.text[start - chunk.start : end - chunk.start])
+            quote = chunk.text[start - chunk.start : end - chunk.start]
+            if supports(claim, quote, context, idf):
+                return _Quote(passage, start, end, quote)
     return None
-
-
-def _found(term: str, words: set[str]) -> float:
-    if term in words:
-        return 1.0
-    return ALIAS_WEIGHT if aliases().get(term, frozenset()) & words else 0.0
 
 
 def _normalised(text: str) -> str:

@@ -168,20 +168,7 @@ def cite(sentences: list[Candidate]) -> tuple[str, tuple[Citation, ...]]:
     citations: list[Citation] = []
     for n, candidate in enumerate(sentences, start=1):
         chunk = candidate.passage.chunk
-        citations.append(
-            Citation(
-                n,
-                chunk.doc_id,
-                chunk.title,
-                chunk.source,
-                chunk.date,
-                chunk.chunk_id,
-                candidate.text,
-                candidate.start,
-                candidate.end,
-                chunk.url,
-            )
-        )
+        citations.append(Citation.from_chunk(n, chunk, candidate.text, candidate.start, candidate.end))
         parts.append(f"{dateline(chunk.date)}{candidate.text} [{n}]")
     return " ".join(parts), tuple(citations)
 

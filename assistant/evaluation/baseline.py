@@ -50,18 +50,7 @@ class BaselinePipeline:
         vectors = self.embeddings.encode([top.text[s.start : s.end] for s in spans])
         best = spans[int(np.argmax(vectors @ self.embeddings.encode([question])[0]))]
         quote = top.text[best.start : best.end]
-        citation = Citation(
-            1,
-            top.doc_id,
-            top.title,
-            top.source,
-            top.date,
-            top.chunk_id,
-            quote,
-            top.start + best.start,
-            top.start + best.end,
-            top.url,
-        )
+        citation = Citation.from_chunk(1, top, quote, top.start + best.start, top.start + best.end)
         return Answer(
             question, f"{quote} [1]", (citation,), False, tuple(passages), _timings(started, retrieved_at), 1.0
         )

@@ -1,181 +1,262 @@
-"""The metrics of one question: retrieval, answers, citations, latency. eval/README.md gives each formula."""
+"""The metrics of a run, each declared once (METRICS): its formula, the questions it averages over,
+its group and which way is better. The run, the report, the plot, the `--min` gate and `--compare`
+read METRICS, and eval/README.md's tables are made from it (`report.metric_tables`).
+
+A metric aggregates one per-question score (evaluation/scores.py) or observation (abstained, timings);
+a per-question score that no metric declares is an error, not a silent loss.
+"""
 
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
-from collections.abc import Sequence
-from typing import Protocol
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from assistant.evaluation.questions import EvalQuestion
-from assistant.index.catalog import Catalog
-from assistant.index.lexical import tokenize
+from assistant.evaluation.scores import PRESENCE_MAX_WORDS
 from assistant.types import Answer, ScoredChunk
 
-RETRIEVAL_DEPTH = 10  # ranks the retrieval metrics look at
 
-CHUNKS_FOR_DOCUMENTS = 40  # chunks fetched to fill RETRIEVAL_DEPTH distinct documents
+@dataclass
+class QuestionResult:
+    """One question of a run: its answer, the ranking retrieved for it, and its scores."""
 
-_MARKER = re.compile(r"\s*\[\d+\]")
-_DATELINE = re.compile(r"\(\d{4}-\d{2}-\d{2}\)\s*")  # "(2025-07-01) " before a quote: its document's date
+    question: EvalQuestion
+    answer: Answer
+    ranked: list[ScoredChunk]
+    metrics: dict[str, float]  # the per-question scores that METRICS aggregate
+    answer_ms: float
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def strip_markers(text: str) -> str:
-    """An answer's words: without its [n] markers and the dates that precede its quotes."""
-    return _DATELINE.sub("", _MARKER.sub("", text))
-
-
-def normalise_answer(text: str) -> str:
-    """Lower case, no punctuation (curly quotes and dashes too), no articles, single spaces."""
-    text = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text.lower())
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def retrieval_metrics(question: EvalQuestion, ranked: Sequence[ScoredChunk]) -> dict[str, float]:
-    """hit@k, recall@k (k = 1, 5, 10), MRR@10 and nDCG@10 against evidence strings, else evidence documents.
-
-    With evidence strings the ranked units are chunks, and a chunk is relevant when it holds an evidence
-    string not found higher up; with evidence_doc_ids only, the units are distinct documents in rank order.
-    """
-    found_at: list[int] = []  # how many targets each ranked unit finds first
-    if question.evidence:
-        targets = [_squash(e) for e in question.evidence]
-        found: set[int] = set()
-        for result in ranked[:RETRIEVAL_DEPTH]:
-            text = _squash(result.chunk.text)
-            new = {i for i, target in enumerate(targets) if i not in found and target in text}
-            found |= new
-            found_at.append(len(new))
-        total = len(targets)
-    elif question.evidence_doc_ids:
-        wanted = set(question.evidence_doc_ids)
-        documents = list(dict.fromkeys(result.chunk.doc_id for result in ranked))[:RETRIEVAL_DEPTH]
-        found_at = [1 if doc_id in wanted else 0 for doc_id in documents]
-        total = len(wanted)
-    else:
-        return {}
-    gains = [1.0 if n else 0.0 for n in found_at]
-    metrics: dict[str, float] = {}
-    for k in (1, 5, 10):
-        metrics[f"hit@{k}"] = 1.0 if any(gains[:k]) else 0.0
-        metrics[f"recall@{k}"] = min(1.0, sum(found_at[:k]) / total)
-    first = next((rank for rank, gain in enumerate(gains, start=1) if gain), None)
-    metrics["mrr@10"] = 1.0 / first if first else 0.0
-    dcg = sum(gain / math.log2(rank + 1) for rank, gain in enumerate(gains, start=1))
-    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(total, RETRIEVAL_DEPTH) + 1))
-    metrics["ndcg@10"] = dcg / ideal if ideal else 0.0
-    return metrics
+    def to_json(self) -> dict[str, Any]:
+        """The question's line in results.jsonl."""
+        return {
+            "id": self.question.id,
+            "question": self.question.question,
+            "answerable": self.question.answerable,
+            **{key: value for key, value in self.answer.to_json().items() if key != "question"},
+            "confidence": round(self.answer.confidence, 4),
+            "signals": {name: round(value, 4) for name, value in self.answer.signals.items()},
+            "retrieved": [
+                {"doc_id": r.chunk.doc_id, "chunk_id": r.chunk.chunk_id, "score": round(r.score, 6)}
+                for r in self.ranked
+            ],
+            "metrics": {name: round(value, 4) for name, value in self.metrics.items()},
+        }
 
 
-def answer_metrics(question: EvalQuestion, answer: Answer) -> dict[str, float]:
-    """Fact recall, answer presence, token F1 and length of an answer (abstaining scores zero)."""
-    text = "" if answer.abstained else strip_markers(answer.text)
-    metrics: dict[str, float] = {"answer_words": float(len(text.split()))}
-    if not question.answerable:
-        return metrics
-    if question.key_facts:
-        lowered = text.lower()
-        met = sum(1 for group in question.key_facts if any(alt.lower() in lowered for alt in group))
-        metrics["fact_recall"] = met / len(question.key_facts)
-    if question.answers:
-        normalised = normalise_answer(text)
-        metrics["answer_presence"] = (
-            1.0
-            if any(normalise_answer(a) and f" {normalise_answer(a)} " in f" {normalised} " for a in question.answers)
-            else 0.0
-        )
-        metrics["token_f1"] = max(token_f1(text, gold) for gold in question.answers)
-    return metrics
+@dataclass(frozen=True)
+class Questions:
+    """The questions a metric averages over."""
+
+    description: str
+    holds: Callable[[QuestionResult], bool]
 
 
-def token_f1(prediction: str, gold: str) -> float:
-    """SQuAD token F1 between normalised texts."""
-    predicted = normalise_answer(prediction).split()
-    expected = normalise_answer(gold).split()
-    if not predicted or not expected:
-        return 0.0
-    remaining = list(expected)
-    common = 0
-    for token in predicted:
-        if token in remaining:
-            remaining.remove(token)
-            common += 1
-    if not common:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(expected)
-    return 2 * precision * recall / (precision + recall)
+EVERY = Questions("every question", lambda r: True)
+WITH_EVIDENCE = Questions(
+    "questions with `evidence` or `evidence_doc_ids`",
+    lambda r: bool(r.question.evidence or r.question.evidence_doc_ids),
+)
+WITH_KEY_FACTS = Questions(
+    "answerable questions with `key_facts`", lambda r: r.question.answerable and bool(r.question.key_facts)
+)
+WITH_ANSWERS = Questions(
+    "answerable questions with `answers`", lambda r: r.question.answerable and bool(r.question.answers)
+)
+ANSWERED = Questions("questions answered (not abstained)", lambda r: not r.answer.abstained)
+CITED = Questions("questions answered with citations", lambda r: not r.answer.abstained and bool(r.answer.citations))
+CITED_ANSWERABLE = Questions(
+    "answerable questions answered with citations",
+    lambda r: r.question.answerable and not r.answer.abstained and bool(r.answer.citations),
+)
+CITED_WITH_DOCS = Questions(
+    "answerable questions answered with citations that have `evidence_doc_ids`",
+    lambda r: CITED_ANSWERABLE.holds(r) and bool(r.question.evidence_doc_ids),
+)
+ANSWERABLE = Questions("answerable questions", lambda r: r.question.answerable)
+UNANSWERABLE = Questions("questions with `answerable: false`", lambda r: not r.question.answerable)
+
+Group = Literal["retrieval", "answer", "citation", "abstention", "latency"]
+# What a per-question value is read from: a score in QuestionResult.metrics, or one of these.
+_OBSERVED: dict[str, Callable[[QuestionResult], float]] = {
+    "abstained": lambda r: float(r.answer.abstained),
+    "retrieve_ms": lambda r: r.answer.timings_ms.get("retrieve", 0.0),
+    "answer_ms": lambda r: r.answer_ms,
+}
 
 
-class _Texts(Protocol):
-    def chunk_text(self, chunk_id: str) -> str | None: ...
-    def document_text(self, doc_id: str) -> str | None: ...
+@dataclass(frozen=True)
+class Metric:
+    """One metric of a run: how it is computed, over which questions, and which way is better."""
+
+    name: str
+    group: Group
+    formula: str  # Markdown, as eval/README.md shows it
+    over: Questions
+    higher_is_better: bool = True
+    share: bool = True  # a value in 0..1 (plotted); else a count of words or milliseconds
+    source: str = ""  # the per-question value aggregated (default: the metric's name)
+    reduce: Literal["mean", "median", "p50", "p95"] = "mean"
+    weight: str = ""  # a per-question value that weights the mean (citation_validity: per citation)
+
+    def value(self, results: Sequence[QuestionResult]) -> float | None:
+        """The metric over a run's results; None when no question it averages over has a value."""
+        pairs = [
+            (value, r.metrics.get(self.weight, 1.0) if self.weight else 1.0)
+            for r in results
+            if self.over.holds(r) and (value := self._read(r)) is not None
+        ]
+        if not pairs:
+            return None
+        values = [value for value, _ in pairs]
+        if self.reduce == "median":
+            return float(statistics.median(values))
+        if self.reduce in ("p50", "p95"):
+            return percentile(values, int(self.reduce[1:]) / 100)
+        if self.weight:
+            return sum(v * w for v, w in pairs) / sum(w for _, w in pairs)
+        return sum(values) / len(values)
+
+    def _read(self, result: QuestionResult) -> float | None:
+        source = self.source or self.name
+        observed = _OBSERVED.get(source)
+        return observed(result) if observed else result.metrics.get(source)
 
 
-def citation_metrics(question: EvalQuestion, answer: Answer, texts: _Texts, support: str) -> dict[str, float]:
-    """Citation validity, answer-sentence support, and evidence precision of the cited documents."""
-    if answer.abstained or not answer.citations:
-        return {}
-    valid = 0
-    for citation in answer.citations:
-        chunk = texts.chunk_text(citation.chunk_id) or ""
-        document = texts.document_text(citation.doc_id) or ""
-        valid += int(
-            bool(citation.quote)
-            and citation.quote in chunk
-            and document[citation.start : citation.end] == citation.quote
-        )
-    metrics = {"citation_validity": valid / len(answer.citations), "citations": float(len(answer.citations))}
-    quotes = {citation.n: citation.quote for citation in answer.citations}
-    sentences = [s for s in re.split(r"(?<=\])\s+", answer.text.strip()) if s]
-    supported = 0
-    for sentence in sentences:
-        numbers = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
-        claim = strip_markers(sentence).strip()
-        supported += int(any(_supports(claim, quotes.get(n, ""), support) for n in numbers))
-    metrics["citation_support"] = supported / len(sentences) if sentences else 0.0
-    if question.evidence_doc_ids:
-        cited = {citation.doc_id for citation in answer.citations}
-        metrics["evidence_precision"] = len(cited & set(question.evidence_doc_ids)) / len(cited)
-    return metrics
+_RANKS = (1, 5, 10)
+_LOWER: dict[str, Any] = {"higher_is_better": False}  # a smaller number is better
+_COUNT: dict[str, Any] = {"higher_is_better": False, "share": False}  # words or milliseconds: fewer is better
+
+METRICS: tuple[Metric, ...] = (
+    *(
+        Metric(f"hit@{k}", "retrieval", f"1 if a relevant unit is in the top {k}, else 0", WITH_EVIDENCE)
+        for k in _RANKS
+    ),
+    *(
+        Metric(f"recall@{k}", "retrieval", f"(evidence strings or documents found in the top {k}) / R", WITH_EVIDENCE)
+        for k in _RANKS
+    ),
+    Metric("mrr@10", "retrieval", "1 / (rank of the first relevant unit), 0 if none in the top 10", WITH_EVIDENCE),
+    Metric(
+        "ndcg@10",
+        "retrieval",
+        "sum over i <= 10 of g_i / log2(i + 1), divided by the same sum for min(R, 10) relevant units at the top",
+        WITH_EVIDENCE,
+    ),
+    Metric(
+        "fact_recall",
+        "answer",
+        "(key_facts groups with at least one alternative in the answer, case-insensitive) / (groups)",
+        WITH_KEY_FACTS,
+    ),
+    Metric(
+        "answer_presence",
+        "answer",
+        "1 if some `answers` entry, normalised, occurs as whole words in the normalised answer; normalising lowers "
+        "case, drops thousands separators (1,000 -> 1000), punctuation and the articles a, an, the, and writes "
+        "number words as digits (six -> 6, twenty-five -> 25)",
+        WITH_ANSWERS,
+    ),
+    Metric(
+        "answer_presence_80",
+        "answer",
+        f"answer_presence, counting only answers of at most {PRESENCE_MAX_WORDS} words (a longer one scores 0)",
+        WITH_ANSWERS,
+    ),
+    Metric(
+        "token_f1",
+        "answer",
+        "max over `answers` of the F1 of normalised tokens (SQuAD; number words left as they are): 2PR / (P + R) "
+        "with P = shared / answer tokens, R = shared / gold tokens",
+        WITH_ANSWERS,
+    ),
+    Metric("answer_words", "answer", "words in the answer; an abstention counts 0", EVERY, **_COUNT),
+    Metric(
+        "answer_words_median",
+        "answer",
+        "the median of answer_words over the answers given",
+        ANSWERED,
+        source="answer_words",
+        reduce="median",
+        **_COUNT,
+    ),
+    Metric(
+        "citation_validity",
+        "citation",
+        "over all citations of the run: the share whose quote occurs verbatim in the cited chunk **and** equals "
+        "the document text at [start:end]",
+        CITED,
+        weight="citations",
+    ),
+    Metric(
+        "citation_support",
+        "citation",
+        "the share of answer sentences carrying a citation whose quote supports them, by the rule the chat "
+        "answerer's check applies: the sentence is in the quote word for word, or its names and numbers are in "
+        "the cited passage and at least 60% of its content words (weighted by IDF) are in the quote",
+        CITED_ANSWERABLE,
+    ),
+    Metric(
+        "evidence_precision",
+        "citation",
+        "(cited documents among `evidence_doc_ids`) / (cited documents)",
+        CITED_WITH_DOCS,
+    ),
+    Metric("abstention_accuracy", "abstention", "the share abstained", UNANSWERABLE, source="abstained"),
+    Metric("false_abstention_rate", "abstention", "the share abstained", ANSWERABLE, source="abstained", **_LOWER),
+    Metric(
+        "retrieve_ms_p50",
+        "latency",
+        "the median (nearest rank) of the retrieval step's time, `timings_ms.retrieve`",
+        EVERY,
+        source="retrieve_ms",
+        reduce="p50",
+        **_COUNT,
+    ),
+    Metric(
+        "retrieve_ms_p95",
+        "latency",
+        "the 95th percentile (nearest rank) of the retrieval step's time",
+        EVERY,
+        source="retrieve_ms",
+        reduce="p95",
+        **_COUNT,
+    ),
+    Metric(
+        "answer_ms_p50",
+        "latency",
+        "the median (nearest rank) of the wall time of one `ask`, in the evaluating process with the model loaded",
+        EVERY,
+        source="answer_ms",
+        reduce="p50",
+        **_COUNT,
+    ),
+    Metric(
+        "answer_ms_p95",
+        "latency",
+        "the 95th percentile (nearest rank) of the wall time of one `ask`",
+        EVERY,
+        source="answer_ms",
+        reduce="p95",
+        **_COUNT,
+    ),
+)
+BY_NAME: dict[str, Metric] = {metric.name: metric for metric in METRICS}
+_SCORES = {metric.source or metric.name for metric in METRICS} | {metric.weight for metric in METRICS if metric.weight}
 
 
-def _supports(claim: str, quote: str, method: str) -> bool:
-    """verbatim: the claim is the quote; lexical: most of the claim's content words are in the quote."""
-    if not quote:
-        return False
-    if method == "verbatim":
-        return _squash(claim) == _squash(quote) or _squash(claim) in _squash(quote)
-    words = set(tokenize(claim))
-    return bool(words) and len(words & set(tokenize(quote))) / len(words) >= 0.6
+def aggregate(results: Sequence[QuestionResult]) -> dict[str, float]:
+    """Every declared metric that applies to the run, in declaration order."""
+    undeclared = {name for r in results for name in r.metrics} - _SCORES
+    if undeclared:  # a score nobody aggregates would be silently lost: declare it in METRICS
+        raise ValueError(f"Per-question scores not declared in METRICS: {', '.join(sorted(undeclared))}")
+    values = {metric.name: metric.value(results) for metric in METRICS}
+    return {name: value for name, value in values.items() if value is not None}
 
 
-def latency_percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
+def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank q-th percentile (q in 0..1) of values."""
     ordered = sorted(values)
-
-    def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-    return {"p50": pick(0.5), "p95": pick(0.95)}
-
-
-class IndexTexts:
-    """Chunk and document texts of an index, for checking citations."""
-
-    def __init__(self, catalog: Catalog, chunks: dict[str, str]) -> None:
-        self._catalog = catalog
-        self._chunks = chunks
-
-    def chunk_text(self, chunk_id: str) -> str | None:
-        return self._chunks.get(chunk_id)
-
-    def document_text(self, doc_id: str) -> str | None:
-        return self._catalog.document_text(doc_id)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]

@@ -8,46 +8,41 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import UsageError
+from assistant.evaluation.metrics import BY_NAME, METRICS
 
 if TYPE_CHECKING:
     from assistant.evaluation.run import EvalRun
 
-# Metrics where a smaller number is better; deltas and the report say so.
-LOWER_IS_BETTER = (
-    "false_abstention_rate",
-    "answer_words",
-    "retrieve_ms_p50",
-    "retrieve_ms_p95",
-    "answer_ms_p50",
-    "answer_ms_p95",
-)
-_PLOTTED_PREFIXES = (
-    "hit@",
-    "recall@",
-    "mrr",
-    "ndcg",
-    "fact_recall",
-    "answer_presence",
-    "token_f1",
-    "citation_",
-    "evidence_",
-    "abstention_",
-    "false_abstention",
-)
-
 
 def parse_minimums(items: list[str]) -> dict[str, float]:
-    """--min METRIC=V options as a mapping."""
+    """--min METRIC=V options as a mapping; a metric that is not declared, or where lower is better, is refused."""
     minimums: dict[str, float] = {}
     for item in items:
-        name, sep, value = item.partition("=")
+        name, sep, value = (part.strip() for part in item.partition("="))
         try:
-            minimums[name.strip()] = float(value)
+            minimums[name] = float(value)
         except ValueError:
             sep = ""
-        if not sep or not name.strip():
+        if not sep or not name:
             raise UsageError(f"--min takes METRIC=VALUE, like fact_recall=0.9; got '{item}'.")
+        if name not in BY_NAME:
+            known = ", ".join(metric.name for metric in METRICS if metric.higher_is_better)
+            raise UsageError(f"--min names an unknown metric '{name}'; use one of: {known}.")
+        if not BY_NAME[name].higher_is_better:
+            raise UsageError(f"--min {name}: for {name} lower is better, so a minimum cannot gate it.")
     return minimums
+
+
+def gate_failures(metrics: dict[str, float], minimums: dict[str, float]) -> list[str]:
+    """The --min gates a run's metrics fail, each as 'metric = value < minimum'."""
+    failures = []
+    for name, floor in minimums.items():
+        value = metrics.get(name)
+        if value is None:
+            failures.append(f"{name} was not measured (no question of the set applies) < {floor}")
+        elif not value >= floor:
+            failures.append(f"{name} = {value:.3f} < {floor}")
+    return failures
 
 
 def load_compared(path: Path) -> dict[str, Any]:
@@ -101,7 +96,8 @@ def _delta(name: str, value: float, old: float | None) -> str:
     if old is None:
         return "-"
     change = value - old
-    better = change < 0 if name in LOWER_IS_BETTER else change > 0
+    metric = BY_NAME.get(name)
+    better = change > 0 if metric is None or metric.higher_is_better else change < 0
     mark = "" if abs(change) < 1e-9 else (" +" if better else " -")
     return f"{change:+.3f}{mark}"
 
@@ -168,7 +164,7 @@ def _plot(metrics: dict[str, float], before: dict[str, float] | None, path: Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [name for name in metrics if name.startswith(_PLOTTED_PREFIXES)]
+    names = [name for name in metrics if name in BY_NAME and BY_NAME[name].share]
     figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(names) + 2), 4.2))
     positions = list(range(len(names)))
     width = 0.4 if before else 0.7
@@ -197,3 +193,15 @@ def _plot(metrics: dict[str, float], before: dict[str, float] | None, path: Path
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def metric_tables() -> str:
+    """The Markdown tables of eval/README.md: every metric as METRICS declares it, a table a group."""
+    parts: list[str] = []
+    for group in dict.fromkeys(metric.group for metric in METRICS):
+        parts += [f"**{group.capitalize()}**", "", "| metric | formula | over | better |", "|---|---|---|---|"]
+        for metric in (m for m in METRICS if m.group == group):
+            better = "higher" if metric.higher_is_better else "lower"
+            parts.append(f"| {metric.name} | {metric.formula} | {metric.over.description} | {better} |")
+        parts.append("")
+    return "\n".join(parts)

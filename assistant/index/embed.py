@@ -90,7 +90,16 @@ class SentenceEmbeddings(Embeddings):
 
 
 def embeddings_for(settings: Settings) -> SentenceEmbeddings:
-    """The embeddings the settings name, with their ONNX export for questions kept beside the index."""
+    """The embeddings the settings name, with their ONNX export for questions kept beside the index.
+
+    'fake' or 'fake:N' names the model-free FakeEmbeddings of assistant.testing, for tests."""
+    if settings.embedding_model.split(":", 1)[0] == "fake":
+        from assistant.testing import FakeEmbeddings
+
+        try:
+            return FakeEmbeddings.named(settings.embedding_model)
+        except ValueError as exc:
+            raise UsageError(f"ASSISTANT_EMBEDDING_MODEL {exc}.") from None
     return SentenceEmbeddings(settings.embedding_model, settings.embed_batch_size, settings.index_dir / "models")
 
 

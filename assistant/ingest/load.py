@@ -1,4 +1,8 @@
-"""Corpus files -> Documents. One loader a file type; a file that cannot be read becomes a LoadFailure."""
+"""Corpus files -> Documents. One loader a file type; a file that cannot be read becomes a LoadFailure.
+
+FILE_TYPES at the end is the one list of supported file types: loading, ingest, uploads, the web chat
+and the error messages all read it, so a new type is one loader and one entry there.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ import yaml
 
 from assistant.types import Document, LoadFailure
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl")
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _TITLE_MAX_CHARS = 200
 _DATE_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -51,7 +54,7 @@ def scan_corpus(corpus_dir: Path) -> list[CorpusFile]:
 def load_file(file: CorpusFile) -> tuple[list[Document], list[LoadFailure]]:
     """The documents in one corpus file, and the failures (the whole file, or single JSONL lines)."""
     suffix = file.path.suffix.lower()
-    loader = _LOADERS.get(suffix)
+    loader = _READERS.get(suffix)
     if loader is None:
         supported = ", ".join(SUPPORTED_SUFFIXES)
         return [], [
@@ -273,12 +276,43 @@ def _one(load: Callable[[CorpusFile], Document]) -> Callable[[CorpusFile], _Load
     return load_one
 
 
-_LOADERS: dict[str, Callable[[CorpusFile], _Loaded]] = {
-    ".txt": _one(_load_txt),
-    ".md": _one(_load_markdown),
-    ".markdown": _one(_load_markdown),
-    ".html": _one(_load_html),
-    ".htm": _one(_load_html),
-    ".pdf": _one(_load_pdf),
-    ".jsonl": _load_jsonl,
-}
+@dataclass(frozen=True)
+class FileType:
+    """A kind of corpus file: its suffixes (the first is its name), how it is read, and whether users may upload it."""
+
+    suffixes: tuple[str, ...]
+    read: Callable[[CorpusFile], _Loaded]
+    how: str  # how its text, title and metadata are read (README.md shows it)
+    uploadable: bool = True
+
+
+FILE_TYPES: tuple[FileType, ...] = (
+    FileType((".txt",), _one(_load_txt), "the text; a short first line followed by a blank line is the title"),
+    FileType(
+        (".md", ".markdown"), _one(_load_markdown), "YAML front matter (`title`, `date`, `source`, `tags`) and the body"
+    ),
+    FileType(
+        (".html", ".htm"),
+        _one(_load_html),
+        "the main text (`<article>` or `<main>`, else `<body>`), without markup, scripts, navigation",
+    ),
+    FileType(
+        (".pdf",), _one(_load_pdf), "the text of each page (a scanned PDF without text is skipped: it needs OCR first)"
+    ),
+    # Not uploadable: an upload is one document, a JSONL file holds many.
+    FileType(
+        (".jsonl",),
+        _load_jsonl,
+        'one document a line: `{"text": ..., "id"?, "title"?, "date"?, "url"?, "tags"?}`',
+        uploadable=False,
+    ),
+)
+_READERS = {suffix: file_type.read for file_type in FILE_TYPES for suffix in file_type.suffixes}
+SUPPORTED_SUFFIXES = tuple(_READERS)
+UPLOAD_SUFFIXES = tuple(suffix for t in FILE_TYPES if t.uploadable for suffix in t.suffixes)
+
+
+def file_type_names(uploads: bool = False) -> str:
+    """The supported types for a message, by their main suffix: '.txt, .md, .html, .pdf or .jsonl'."""
+    names = [t.suffixes[0] for t in FILE_TYPES if t.uploadable or not uploads]
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]

@@ -22,7 +22,7 @@ from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings, embeddings_for
 from assistant.index.snapshot import build_snapshot, current_generation, passage_text
 from assistant.ingest.chunk import chunk_document, split_sentences
-from assistant.ingest.load import CorpusFile, load_file, scan_corpus
+from assistant.ingest.load import CorpusFile, file_type_names, load_file, scan_corpus
 from assistant.settings import Settings
 from assistant.types import ChunkInfo, Document, IngestReport
 
@@ -69,9 +69,7 @@ def ingest(
         planned = _plan(catalog, files, report)
         if not files or (not planned and not catalog.count_documents()):
             detail = "has no files" if not files else "has no readable documents"
-            raise CorpusError(
-                f"Corpus folder '{corpus}' {detail}; add .txt, .md, .html, .pdf or .jsonl files and run ingest again."
-            )
+            raise CorpusError(f"Corpus folder '{corpus}' {detail}; add {file_type_names()} files and run ingest again.")
         # Each step commits on its own, so an interrupted ingest keeps what it embedded and the next run
         # goes on from there; every committed change bumps the generation, which the snapshot follows.
         with catalog.transaction():

@@ -11,12 +11,10 @@ from pathlib import Path, PurePosixPath
 from assistant.errors import UsageError
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings
-from assistant.ingest.load import CorpusFile, load_file
+from assistant.ingest.load import UPLOAD_SUFFIXES, CorpusFile, file_type_names, load_file
 from assistant.ingest.sync import ingest
 from assistant.settings import Settings
 from assistant.types import IngestReport
-
-UPLOAD_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 
 
 def upload_name(filename: str) -> str:
@@ -27,7 +25,7 @@ def upload_name(filename: str) -> str:
     if not name or not PurePosixPath(name).stem:
         raise UsageError(f"'{filename}' is not a usable file name; name the file like report.txt.")
     if suffix not in UPLOAD_SUFFIXES:
-        raise UsageError(f"'{filename}' is not a supported type; upload a .txt, .md, .html or .pdf file.")
+        raise UsageError(f"'{filename}' is not a supported type; upload a {file_type_names(uploads=True)} file.")
     return name
 
 

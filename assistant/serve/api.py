@@ -67,7 +67,7 @@ def create_app(assistant: Assistant) -> FastAPI:
     @app.get("/health")
     def health() -> dict[str, Any]:
         try:
-            chunks: int | None = len(assistant.search.snapshot.chunks)
+            chunks: int | None = assistant.status().chunks
         except IndexMissingError:
             chunks = None
         store = "chroma-server" if assistant.settings.chroma_url else "embedded"

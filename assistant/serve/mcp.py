@@ -12,7 +12,8 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from assistant.errors import AssistantError
-from assistant.pipeline import MAX_K, MAX_QUESTION_CHARS, Assistant
+from assistant.limits import MAX_HISTORY_TURNS, MAX_K, MAX_QUESTION_CHARS, MIN_K
+from assistant.pipeline import Assistant
 from assistant.settings import Settings
 from assistant.types import make_filters
 
@@ -23,7 +24,7 @@ INSTRUCTIONS = (
 )
 
 _Query = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="What to search for.")]
-_K = Annotated[int | None, Field(ge=1, le=MAX_K, description="Passages to retrieve (default: the server's k).")]
+_K = Annotated[int | None, Field(ge=MIN_K, le=MAX_K, description="Passages to retrieve (default: the server's k).")]
 _DocIds = Annotated[list[str] | None, Field(description="Only these documents (ids as retrieve returns them).")]
 _DateFrom = Annotated[str | None, Field(description="Only documents dated on or after, YYYY-MM-DD.")]
 _DateTo = Annotated[str | None, Field(description="Only documents dated on or before, YYYY-MM-DD.")]
@@ -37,7 +38,7 @@ _AsOf = Annotated[
 ]
 _History = Annotated[
     list[tuple[str, str]] | None,
-    Field(max_length=20, description="Earlier turns as [user, assistant] pairs, oldest first."),
+    Field(max_length=MAX_HISTORY_TURNS, description="Earlier turns as [user, assistant] pairs, oldest first."),
 ]
 
 

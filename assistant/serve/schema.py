@@ -11,18 +11,20 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from assistant.errors import UsageError
-from assistant.pipeline import MAX_K, MAX_QUESTION_CHARS
+from assistant.ingest.load import file_type_names
+from assistant.limits import MAX_HISTORY_TURNS, MAX_K, MAX_QUESTION_CHARS, MAX_TURN_CHARS, MIN_K
 from assistant.types import Citation, Filters, make_filters
 
-MAX_TURNS = 20
-_Text = Annotated[str, StringConstraints(max_length=8000)]
+_Text = Annotated[str, StringConstraints(max_length=MAX_TURN_CHARS)]
 _Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    k: int | None = Field(default=None, ge=1, le=MAX_K, description="Passages to retrieve (default: the server's k).")
+    k: int | None = Field(
+        default=None, ge=MIN_K, le=MAX_K, description="Passages to retrieve (default: the server's k)."
+    )
     doc_ids: list[str] = Field(default_factory=list, max_length=200, description="Only these documents.")
     date_from: str | None = Field(default=None, description="Only documents dated on or after (YYYY-MM-DD).")
     date_to: str | None = Field(default=None, description="Only documents dated on or before (YYYY-MM-DD).")
@@ -35,7 +37,7 @@ class _Request(BaseModel):
     )
     history: list[tuple[_Text, _Text]] = Field(
         default_factory=list,
-        max_length=MAX_TURNS,
+        max_length=MAX_HISTORY_TURNS,
         description="Earlier turns as [user, assistant] pairs, oldest first.",
     )
 
@@ -67,7 +69,9 @@ class DocumentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filename: str = Field(
-        min_length=1, max_length=200, description="File name; its suffix gives the type (.txt .md .html .pdf)."
+        min_length=1,
+        max_length=200,
+        description=f"File name; its suffix gives the type ({file_type_names(uploads=True)}).",
     )
     content: str = Field(description="The file's content: text, or base64 when encoding is base64 (PDF).")
     encoding: Literal["text", "base64"] = "text"

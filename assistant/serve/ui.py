@@ -17,7 +17,8 @@ from typing import Any
 import gradio as gr
 
 from assistant.errors import AssistantError, IndexMissingError
-from assistant.ingest.upload import UPLOAD_SUFFIXES
+from assistant.ingest.load import UPLOAD_SUFFIXES, file_type_names
+from assistant.limits import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, checked_history_length, parse_k
 from assistant.pipeline import AnswerMode, Assistant
 from assistant.retrieval.timeframe import parse_date
 from assistant.serve import render
@@ -106,8 +107,9 @@ class ChatHandlers:
         asked = {"role": "user", "content": render.question_html(question)}
         try:
             filters = make_filters(None, (date_from or "").strip(), (date_to or "").strip())
+            history = history_of(turns)[-MAX_HISTORY_TURNS:]  # only the latest turns matter for a follow-up
             stream = self.assistant.ask_stream(
-                question, history_of(turns), int(k) if k else None, filters or None, mode or None, as_of or None
+                question, history, parse_k(k), filters or None, mode or None, as_of or None
             )
             text = ""
             yield "", [*messages_of(turns), asked], turns, render.pending_sources(question)
@@ -171,7 +173,8 @@ class ChatHandlers:
         returns what `assistant ask --json` prints."""
         try:
             pairs = [(str(user), str(reply)) for user, reply in history or []]
-            return self.assistant.ask(question, pairs, k=int(k) if k else None, as_of=as_of or None).to_json()
+            checked_history_length(len(pairs))
+            return self.assistant.ask(question, pairs, k=parse_k(k), as_of=as_of or None).to_json()
         except (TypeError, ValueError):
             raise gr.Error("history must be a list of [question, answer] pairs.", print_exception=False) from None
         except AssistantError as exc:
@@ -193,10 +196,10 @@ def _example_text(event: gr.SelectData) -> str:
 def _date_range(assistant: Assistant) -> tuple[str, str] | None:
     """The first and last date the indexed documents carry, or None when none is dated."""
     try:
-        dates = sorted({chunk.date for chunk in assistant.search.snapshot.chunks if chunk.date})
+        status = assistant.status()
     except IndexMissingError:
         return None
-    return (dates[0], dates[-1]) if dates else None
+    return (status.first_date, status.last_date) if status.first_date and status.last_date else None
 
 
 def build_ui(assistant: Assistant) -> gr.Blocks:
@@ -236,7 +239,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                     show_label=False,
                     placeholder="Ask a question, e.g. What are Russia's preconditions?",
                     submit_btn="Ask",
-                    max_length=2000,
+                    max_length=MAX_QUESTION_CHARS,
                     autofocus=True,
                 )
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
@@ -261,7 +264,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                     )
                 with gr.Accordion("Add a document", open=False, elem_id="add-document"):
                     upload = gr.File(
-                        label=f"A .txt, .md, .html or .pdf file, up to {settings.max_upload_mb:g} MB",
+                        label=f"A {file_type_names(uploads=True)} file, up to {settings.max_upload_mb:g} MB",
                         file_types=list(UPLOAD_SUFFIXES),
                         type="filepath",
                         elem_id="upload",
@@ -299,7 +302,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     check_exposure(settings, host)
     assistant = Assistant(settings)
     try:
-        assistant.search.snapshot  # noqa: B018 - raises when the corpus has no index yet
+        assistant.status()  # raises when the corpus has no index yet
     except IndexMissingError:
         print(f"No index for {settings.corpus_dir} yet; indexing it first.", file=sys.stderr, flush=True)
         assistant.ingest()
