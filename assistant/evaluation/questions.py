@@ -12,7 +12,7 @@ from assistant.errors import UsageError
 
 @dataclass(frozen=True)
 class EvalQuestion:
-    """One line of a question set (DESIGN.md); unknown fields are kept in `extra` and ignored."""
+    """One line of a question set (docs/contracts.md); unknown fields are kept in `extra` and ignored."""
 
     id: str
     question: str
