@@ -76,10 +76,8 @@ class FakeEmbeddings(SentenceEmbeddings):
         return False  # nothing to export: questions are as cheap as it gets
 
 
-# A passage block of the user message (chat.PASSAGE_TEMPLATE): "[n] Title (date)" then its text.
-_PASSAGE = re.compile(
-    r"^\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\n\nThis question follows|\n\nQuestion: |\Z)", re.S | re.M
-)
+# A passage of the user message (prompts.PASSAGE_TEMPLATE): its fence, Title and Date lines, a blank line, its text.
+_PASSAGE = re.compile(r'<passage n="(\d+)">\nTitle: [^\n]*\n(?:Date: [^\n]*\n)?\n(.*?)\n</passage>', re.S)
 _QUESTION = re.compile(r"\n\nQuestion: (.*)\Z", re.S)
 
 

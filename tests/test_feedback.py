@@ -26,7 +26,7 @@ CITED = Answer(
 )
 ABSTAINED = Answer("Who won the 1966 World Cup?", ABSTENTION_REPLY, (), abstained=True)
 HISTORY = [("What are Russia's preconditions?", "Putin demands ... [1]")]
-# What `assistant eval` reads from a question-set line (eval/README and DESIGN.md).
+# What `assistant eval` reads from a question-set line (eval/README.md and docs/contracts.md).
 QUESTION_SET_TYPES = {
     "id": str,
     "question": str,

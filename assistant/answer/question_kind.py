@@ -1,7 +1,8 @@
 """What kind of answer a question asks for (a number, a time, a place, a name), and whether a sentence has one.
 
 A "How many soldiers ..." question is not answered by a sentence without a number, however close its
-words are; the answerer prefers sentences of the asked-for kind and abstains when none has one.
+words are: the extractive answerer scores sentences of the asked-for kind higher (TYPE_WEIGHT). It does
+not abstain for want of one: fitted, that signal weighed nothing in the abstention model (eval/README.md).
 """
 
 from __future__ import annotations

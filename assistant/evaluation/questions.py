@@ -14,7 +14,7 @@ from assistant.retrieval.timeframe import parse_date
 
 @dataclass(frozen=True)
 class EvalQuestion:
-    """One line of a question set (DESIGN.md); unknown fields are kept in `extra` and ignored."""
+    """One line of a question set (docs/contracts.md); unknown fields are kept in `extra` and ignored."""
 
     id: str
     question: str

@@ -118,7 +118,7 @@ def run_eval_command(
         "questions_file": str(args.questions),
         "corpus": str(settings.corpus_dir),
         "retriever": args.retriever,
-        "answerer": assistant.chat_model or "extractive",
+        "answerer": assistant.answerer().name,
         "support_check": SUPPORT_RULE,
         "k": k,
         "collection": status.collection,

@@ -9,34 +9,67 @@ from __future__ import annotations
 
 import datetime as dt
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from langchain_core.runnables.config import run_in_executor
+from pydantic import ConfigDict, Field
 
+from assistant.limits import MAX_K, MIN_K, checked_k
 from assistant.retrieval.hybrid import HybridSearch
 from assistant.retrieval.query import make_query
+from assistant.retrieval.timeframe import parse_date
 from assistant.types import Filters, ScoredChunk
 
 
 class CorpusRetriever(BaseRetriever):
     """The hybrid retriever as a LangChain retriever: Documents with the chunk's metadata and scores.
 
-    Drops into any LCEL chain or agent; `invoke`, `ainvoke` and `batch` come from BaseRetriever.
+    Drops into any LCEL chain or agent; `invoke`, `ainvoke` and `batch` come from BaseRetriever. As
+    LangChain's standard retriever tests expect, `invoke(query, k=1)` (and `filters=...`, `as_of=...`)
+    override the retriever's own k, filters and as-of date for that call.
     """
 
     search: HybridSearch
-    k: int = 5
+    k: int = Field(default=5, ge=MIN_K, le=MAX_K)
     filters: Filters | None = None
     as_of: dt.date | None = None  # None: the day of each call
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
-        return [
-            to_langchain(result)
-            for result in self.search.search(make_query(query, as_of=self.as_of), self.k, self.filters)
-        ]
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        filters: Filters | None = None,
+        as_of: str | dt.date | None = None,
+    ) -> list[LCDocument]:
+        query_record = make_query(query, as_of=self.as_of if as_of is None else parse_date(as_of))
+        k = checked_k(self.k if k is None else k)
+        results = self.search.search(query_record, k, self.filters if filters is None else filters)
+        return [to_langchain(result) for result in results]
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: int | None = None,
+        filters: Filters | None = None,
+        as_of: str | dt.date | None = None,
+    ) -> list[LCDocument]:
+        # BaseRetriever's default runs the sync method in a thread but drops k and filters on the way.
+        return await run_in_executor(
+            None,
+            self._get_relevant_documents,
+            query,
+            run_manager=run_manager.get_sync(),
+            k=k,
+            filters=filters,
+            as_of=as_of,
+        )
 
 
 def to_langchain(result: ScoredChunk) -> LCDocument:
