@@ -102,9 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--retriever",
-        choices=["hybrid", "baseline"],
+        choices=["hybrid", "baseline", "bm25"],
         default="hybrid",
-        help="baseline: plain LangChain Chroma similarity search, top sentence as the answer",
+        help="baseline: plain LangChain Chroma similarity search, top sentence as the answer; "
+        "bm25: plain BM25 over whole documents",
     )
     evaluate.add_argument("--k", type=int, help="passages retrieved a question")
     evaluate.add_argument(

@@ -53,10 +53,28 @@ class Settings(BaseSettings):
         default=50, ge=5, le=500, description="Candidates each ranker (dense, lexical) contributes before fusion."
     )
     dense_weight: float = Field(
-        default=0.4,
+        default=0.5,
         ge=0.0,
         le=1.0,
         description="Weight of the dense ranking in the fusion (the lexical one gets the rest); see eval/README.md.",
+    )
+    sentence_weight: float = Field(
+        default=0.4,
+        ge=0.0,
+        le=2.0,
+        description="Weight, added to the fusion, of how close the question comes to a candidate's closest sentence.",
+    )
+    recency_weight: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=2.0,
+        description="Weight of a document's recency (relative to the question's as-of date) added to the fusion.",
+    )
+    recency_days: float = Field(
+        default=90.0,
+        gt=0.0,
+        le=36500.0,
+        description="A document this many days older than the as-of date earns 1/e of the full recency weight.",
     )
     max_answer_sentences: int = Field(default=3, ge=1, le=10, description="Most sentences in an extractive answer.")
     abstain_below: float = Field(

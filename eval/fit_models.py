@@ -4,10 +4,10 @@ For every question of the fitting sets, the assistant retrieves its passages as 
 (on the question's question_date), and every candidate sentence is labelled by whether it holds one
 of the question's `answers` (normalised as answer presence is: eval/README.md). Then:
 
-- the sentence model: a logistic regression from a candidate's signals to "holds the answer", fitted
-  on the candidates of answerable questions;
-- the abstention model: a logistic regression from the best candidate's probability and signals to
-  "the question is answerable", fitted on all questions, classes weighted equally.
+- the sentence model: a conditional logit over a question's candidates, fitted so that the candidates
+  holding an answer outscore the others (answerable questions with such a candidate);
+- the abstention model: a logistic regression from the best candidate's score and signals to "the
+  question is answerable", fitted on all questions, classes weighted equally.
 
 It prints both as Python to paste into models.py, with accuracy on each set given. Each set is a
 question file and its corpus, indexed first (`assistant ingest --corpus DIR`):
@@ -41,6 +41,7 @@ class Sample:
     question: EvalQuestion
     rows: list[dict[str, float]]  # one a candidate: its signals
     labels: list[float]  # 1 when the candidate holds an answer
+    texts: list[str]
 
 
 def collect(question_file: Path, corpus: Path) -> list[Sample]:
@@ -54,7 +55,7 @@ def collect(question_file: Path, corpus: Path) -> list[Sample]:
         passages = assistant.search.search(query, assistant.settings.k, None, vector, snapshot)
         found = candidates(query, vector, passages, snapshot)
         labels = [_holds_answer(question, c.text) for c in found]
-        samples.append(Sample(question, [dict(c.signals) for c in found], labels))
+        samples.append(Sample(question, [dict(c.signals) for c in found], labels, [c.text for c in found]))
         samples[-1].question.extra["_names_found"] = names_found(query, passages)
     return samples
 
@@ -98,10 +99,43 @@ def fit_logistic(
     )
 
 
+def fit_listwise(samples: list[Sample], inputs: tuple[str, ...], l2: float = 1.0) -> Logistic:
+    """A conditional logit: weights that make a question's answer-holding candidates outscore its others."""
+    groups = [s for s in samples if s.question.answerable and any(s.labels)]
+    rows = [row for s in groups for row in s.rows]
+    x = np.asarray([[row[name] for name in inputs] for row in rows], dtype=np.float64)
+    means, scales = x.mean(axis=0), x.std(axis=0)
+    scales[scales == 0] = 1.0
+    blocks, start = [], 0
+    for sample in groups:
+        stop = start + len(sample.rows)
+        blocks.append(((x[start:stop] - means) / scales, np.asarray(sample.labels) > 0))
+        start = stop
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient = 0.5 * l2 * float(w @ w), l2 * w
+        for z, positive in blocks:
+            s = z @ w
+            s = s - s.max()
+            p_all = np.exp(s) / np.exp(s).sum()
+            p_pos = np.exp(s[positive]) / np.exp(s[positive]).sum()
+            value -= float(np.log(np.exp(s[positive]).sum()) - np.log(np.exp(s).sum()))
+            gradient = gradient + p_all @ z - p_pos @ z[positive]
+        return value, gradient
+
+    w = minimize(loss, np.zeros(len(inputs)), jac=True, method="L-BFGS-B").x
+    return Logistic(
+        0.0,
+        {name: round(float(v), 4) for name, v in zip(inputs, w, strict=True)},
+        {name: round(float(m), 4) for name, m in zip(inputs, means, strict=True)},
+        {name: round(float(v), 4) for name, v in zip(inputs, scales, strict=True)},
+    )
+
+
 def question_inputs(sample: Sample, sentence_model: Logistic) -> dict[str, float] | None:
     if not sample.rows:
         return None
-    scores = [sentence_model.probability(row) for row in sample.rows]
+    scores = [sentence_model.score(row) for row in sample.rows]
     best = int(np.argmax(scores))
     return {
         "best": scores[best],
@@ -118,7 +152,7 @@ def report(name: str, samples: list[Sample], sentence_model: Logistic, abstentio
             continue
         answerable += 1
         if sample.rows:
-            scores = [sentence_model.probability(row) for row in sample.rows]
+            scores = [sentence_model.score(row) for row in sample.rows]
             picked += int(sample.labels[int(np.argmax(scores))] > 0)
     for sample in samples:
         inputs = question_inputs(sample, sentence_model)
@@ -139,9 +173,7 @@ def main() -> None:
     fitting = {q: collect(Path(q), Path(c)) for q, c in args.set}
     checks = {q: collect(Path(q), Path(c)) for q, c in args.check}
     pooled = [s for samples in fitting.values() for s in samples]
-    rows = [row for s in pooled if s.question.answerable for row in s.rows]
-    labels = [label for s in pooled if s.question.answerable for label in s.labels]
-    sentence_model = fit_logistic(rows, labels, SIGNALS, balanced=False)
+    sentence_model = fit_listwise(pooled, SIGNALS)
     inputs = [(question_inputs(s, sentence_model), s.question.answerable) for s in pooled]
     usable = [(i, a) for i, a in inputs if i is not None]
     abstention = fit_logistic([i for i, _ in usable], [float(a) for _, a in usable], ABSTENTION_INPUTS, balanced=True)

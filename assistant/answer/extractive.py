@@ -27,9 +27,10 @@ from assistant.retrieval.query import Query
 from assistant.settings import Settings
 from assistant.types import Answer, Citation, ScoredChunk
 
-# A further sentence joins the answer only when its probability is at least this share of the best's
-# and it carries what the best one lacks: the kind of answer asked for, or a name of the question.
-SECOND_SHARE = 0.5
+# A further sentence joins the answer only when its score is within this margin of the best's (a margin
+# of log 2: at least half as likely to hold the answer) and it carries what the best one lacks: the kind
+# of answer asked for, or a name of the question.
+SECOND_MARGIN = 0.7
 # Two sentences that share this much of their words say the same thing; the answer keeps one.
 REDUNDANT_OVERLAP = 0.6
 # "How has X changed?", "timeline of ...": answered with dated quotes from several documents, oldest first.
@@ -99,8 +100,7 @@ def select(
     """The sentences to answer with: the best one (with the sentence before when it starts "He ..."), and
     another only when it carries what the best lacks; for a question about change, dated quotes in time order."""
     scored = [
-        replace(c, score=SENTENCE_MODEL.probability(c.signals))
-        for c in candidates(query, query_vector, passages, snapshot)
+        replace(c, score=SENTENCE_MODEL.score(c.signals)) for c in candidates(query, query_vector, passages, snapshot)
     ]
     found = names_found(query, passages)
     if not scored:
@@ -112,7 +112,7 @@ def select(
     else:
         chosen = _with_context(best, scored)
         for candidate in ranked[1:]:
-            if len(chosen) >= max_sentences or candidate.score < SECOND_SHARE * best.score:
+            if len(chosen) >= max_sentences or candidate.score < best.score - SECOND_MARGIN:
                 break
             if _adds_what_is_missing(best, candidate) and not any(_redundant(candidate, c) for c in chosen):
                 chosen.append(candidate)
@@ -145,7 +145,7 @@ def _over_time(ranked: list[Candidate], max_sentences: int) -> list[Candidate]:
     """The best sentence of each of the best-matching dated documents, oldest first."""
     chosen: list[Candidate] = []
     for candidate in ranked:
-        if len(chosen) >= max_sentences or candidate.score < SECOND_SHARE * ranked[0].score:
+        if len(chosen) >= max_sentences or candidate.score < ranked[0].score - SECOND_MARGIN:
             break
         if any(_same_document(candidate, c) or _redundant(candidate, c) for c in chosen):
             continue

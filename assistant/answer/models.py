@@ -1,13 +1,13 @@
 """The two small models of the extractive answerer, fitted on labelled questions by eval/fit_models.py.
 
-- SENTENCE_MODEL: the probability that a candidate sentence holds the answer, from its signals
-  (sentences.SIGNALS).
-- ABSTENTION_MODEL: the probability that the best sentence answers the question at all, from that
-  probability and a few signals of the question's evidence.
+- SENTENCE_MODEL: a score for how likely a candidate sentence holds the answer, from its signals
+  (sentences.SIGNALS). It is a conditional logit: among one question's candidates, the probability
+  of each is proportional to exp(score), so only differences of scores mean something.
+- ABSTENTION_MODEL: the probability that the best sentence answers the question at all, from its
+  score and a few signals of the question's evidence; a logistic regression.
 
-Both are logistic regressions over standardised inputs: probability = sigmoid(bias + sum of
-weight * (value - mean) / scale). eval/README.md records the data they were fitted on and how they
-do on questions held apart from the fitting.
+Both weigh standardised inputs: score = sum of weight * (value - mean) / scale. eval/README.md
+records the data they were fitted on and how they do on questions held apart from the fitting.
 """
 
 from __future__ import annotations
@@ -25,10 +25,14 @@ class Logistic:
     means: dict[str, float]
     scales: dict[str, float]
 
-    def probability(self, inputs: dict[str, float]) -> float:
-        z = self.bias + sum(
+    def score(self, inputs: dict[str, float]) -> float:
+        """The weighted sum of the standardised inputs, without the bias (a log-odds up to a constant)."""
+        return sum(
             weight * (inputs[name] - self.means[name]) / self.scales[name] for name, weight in self.weights.items()
         )
+
+    def probability(self, inputs: dict[str, float]) -> float:
+        z = self.bias + self.score(inputs)
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 

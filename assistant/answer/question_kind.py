@@ -15,35 +15,42 @@ _TYPE_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "number",
         re.compile(
-            r"\bhow (many|much|often|long|old|far|large|big)\b|\bwhat (number|percentage|share|proportion|amount)\b",
+            r"\bhow (many|much|often|long|old|far|large|big|tall|high)\b|\b(what|which) (is |was |are )?(the )?(\w+ )?"
+            r"(number|percentage|share|proportion|amount|price|cost|age|rate|total|sum|score|population)\b",
             re.I,
         ),
     ),
-    ("time", re.compile(r"\bwhen\b|\b(what|which) (year|date|day|month|time)\b", re.I)),
+    ("time", re.compile(r"\bwhen\b|\b(what|which|in what) (year|date|day|month|time|decade|century)\b", re.I)),
     (
         "place",
-        re.compile(r"\bwhere\b|\b(what|which) (city|country|town|region|place|state|nation|port|capital)\b", re.I),
+        re.compile(
+            r"\bwhere\b|\b(what|which) (city|country|town|region|place|state|nation|port|capital|county|island)\b",
+            re.I,
+        ),
     ),
     (
         "name",
         re.compile(
-            r"^\s*(who|whom|whose)\b|\b(what|which) (person|party|company|group|team|band|organi[sz]ation|newspaper)\b",
+            r"^\s*(who|whom|whose)\b|\b(who|whom|whose)\b[^.?!]*\?\s*$|(^|[.?!:]\s+)(which|what)\s+(?!(is|was|are|were"
+            r"|did|does|do|has|have|had|can|could|will|would|should|kind|type|sort|happened|happens)\b)\w+",
             re.I,
         ),
     ),
 )
-_NUMBER_WORDS = (
-    "one two three four five six seven eight nine ten eleven twelve dozen dozens twenty thirty forty fifty "
-    "hundred hundreds thousand thousands million millions billion billions trillion half"
-)
-_NUMBER = re.compile(r"\d|\b(" + "|".join(_NUMBER_WORDS.split()) + r")\b", re.I)
+_NUMBER_WORDS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
+    "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "dozen": "12", "twenty": "20", "thirty": "30",
+    "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000", "million": "1000000",
+    "billion": "1000000000", "trillion": "1000000000000", "half": "0.5",
+}  # fmt: skip
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d|\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
 _TIME = re.compile(
-    r"\b(1[89]\d\d|20\d\d)\b|\b(january|february|march|april|may|june|july|august|september|october|november|december"
-    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tonight|week|month|year|years|"
-    r"earlier|later|since|ago|spring|summer|autumn|winter|overnight)\b",
+    r"\b(1[5-9]\d\d|20\d\d)s?\b|\b(january|february|march|april|may|june|july|august|september|october|november"
+    r"|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tonight|spring|summer"
+    r"|autumn|fall|winter)\b",
     re.I,
 )
-_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")
+_NAME = re.compile(r"\b[A-Z][\w'’&-]*[\w]|\b[A-Z]\b")
 
 
 def expected_type(question: str) -> str | None:
@@ -54,15 +61,29 @@ def expected_type(question: str) -> str | None:
     return None
 
 
-def has_type(sentence: str, kind: str | None, question: str) -> bool:
-    """Whether a sentence holds an answer of the kind (a name or place must be one the question lacks)."""
-    if kind is None:
-        return True
+def answer_items(text: str, kind: str | None) -> set[str]:
+    """What in a text could answer a question of the kind: numbers, times, or names (capitalised words)."""
     if kind == "number":
-        return bool(_NUMBER.search(sentence))
+        return {_NUMBER_WORDS.get(m.group(0).lower(), m.group(0).replace(",", "")) for m in _NUMBER.finditer(text)}
     if kind == "time":
-        return bool(_TIME.search(sentence))
-    asked = {normalise(word) for word in re.findall(r"\w+", question)}
-    return any(
-        normalise(word.split("'")[0].split("’")[0]) not in asked for word in _CAPITALISED.findall(sentence.strip())
-    )
+        return {m.group(0).lower() for m in _TIME.finditer(text)}
+    stripped = text.strip().lstrip("\"“'‘(")
+    names = set()
+    for match in _NAME.finditer(stripped):
+        if match.start() == 0 and not match.group(0).isupper():
+            continue  # the first word of a sentence is capitalised anyway
+        names.add(normalise(match.group(0).split("'")[0].split("’")[0]))
+    return names
+
+
+def holds_new(sentence: str, kind: str | None, question: str) -> bool:
+    """Whether a sentence holds a number, time or name (by kind) that the question does not already give."""
+    asked = answer_items(question, kind)
+    if kind not in ("number", "time"):
+        asked |= {normalise(word) for word in re.findall(r"\w+", question)}
+    return bool(answer_items(sentence, kind) - asked)
+
+
+def has_type(sentence: str, kind: str | None, question: str) -> bool:
+    """Whether a sentence holds a new answer of the kind asked for (always true when none is asked)."""
+    return kind is None or holds_new(sentence, kind, question)

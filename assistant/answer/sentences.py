@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.answer.question_kind import expected_type, has_type
+from assistant.answer.question_kind import expected_type, holds_new
 from assistant.index.lexical import tokenize
 from assistant.index.snapshot import Snapshot
 from assistant.retrieval.query import ALIAS_WEIGHT, CONTEXT_WEIGHT, Query, QueryTerm, query_terms
@@ -31,11 +31,16 @@ RECENCY_DAYS = 365.0  # a document this many days older than the question weighs
 SIGNALS = (
     "similarity",  # cosine between the sentence's and the question's embeddings
     "coverage",  # IDF-weighted share of the question's words the sentence holds (an alias counts half)
+    "focus",  # the same share for the asking part of a question that opens with background ("... Who won?")
     "names",  # share of the question's names (capitalised words, acronyms) the sentence holds
     "opens_with_name",  # 1 when the sentence opens with one of those names: it is about them
-    "kind",  # +1 holds the kind of answer asked for (a number for "how many"), -1 lacks it, 0 none asked
+    "kind",  # +1 holds a new answer of the kind asked for (a number for "how many"), -1 lacks one, 0 none asked
+    "new_name",  # 1 when it holds a name (a capitalised word) the question does not
+    "new_number",  # 1 when it holds a number the question does not
     "novelty",  # share of the sentence's words the question does not have: an answer adds something
     "passage",  # its passage's retrieval score relative to the best passage's
+    "neighbours",  # the higher similarity of the sentences just before and after it: the story around it
+    "title",  # the share of the question's words its document's title holds
     "lede",  # 1 when it is among the first sentences of its document
     "length",  # log of its number of words
     "recency",  # exp(-age / RECENCY_DAYS), age in days before the question's as-of date; 0.5 undated
@@ -55,7 +60,7 @@ class Candidate:
     end: int
     text: str
     signals: dict[str, float] = field(default_factory=dict)
-    score: float = 0.0  # the sentence model's probability that it holds the answer
+    score: float = 0.0  # the sentence model's score: higher is likelier to hold the answer
 
     @property
     def similarity(self) -> float:
@@ -79,6 +84,7 @@ def candidates(
     weights.update({t.term: CONTEXT_WEIGHT * snapshot.bm25.term_idf(t.term) for t in context_terms})
     names = [t for t in terms if t.is_name]
     asked = own | {alias for t in terms for alias in t.aliases}
+    focus_terms = query_terms(asking_part(query.question))
     kind = expected_type(query.question)
     top_score = max((p.score for p in passages), default=0.0) or 1.0
     seen: set[int] = set()
@@ -91,6 +97,8 @@ def candidates(
         in_frame = float(_in_frame(passage.chunk.date, query))
         doc_first = snapshot.first_sentence_of(passage.chunk.doc_id)
         first, stop = (int(x) for x in snapshot.chunk_sentences[row])
+        similarities = np.asarray(snapshot.sentence_vectors[first:stop], dtype=np.float32) @ query_vector
+        title = _coverage(terms, set(tokenize(passage.chunk.title)), weights)
         for sentence in range(first, stop):
             if sentence in seen:
                 continue
@@ -102,13 +110,23 @@ def candidates(
             tokens = tokenize(text)
             token_set = set(tokens)
             signals = {
-                "similarity": float(np.asarray(snapshot.sentence_vectors[sentence], dtype=np.float32) @ query_vector),
+                "similarity": float(similarities[sentence - first]),
                 "coverage": _coverage(terms + context_terms, token_set, weights),
+                "focus": _coverage(focus_terms, token_set, weights),
                 "names": sum(_match(n, token_set) for n in names) / len(names) if names else 1.0,
                 "opens_with_name": float(bool(names) and _opens_with(tokens, names)),
-                "kind": 0.0 if kind is None else (1.0 if has_type(text, kind, query.question) else -1.0),
+                "kind": 0.0 if kind is None else (1.0 if holds_new(text, kind, query.question) else -1.0),
+                "new_name": float(holds_new(text, "name", query.question)),
+                "new_number": float(holds_new(text, "number", query.question)),
                 "novelty": len(token_set - asked) / len(token_set) if token_set else 0.0,
                 "passage": max(0.0, passage.score) / top_score,
+                "neighbours": float(
+                    max(
+                        similarities[max(sentence - first - 1, 0)],
+                        similarities[min(sentence - first + 1, stop - first - 1)],
+                    )
+                ),
+                "title": title,
                 "lede": float(sentence - doc_first < _LEDE_SENTENCES),
                 "length": math.log(len(text.split())),
                 "recency": recency,
@@ -120,6 +138,15 @@ def candidates(
         for candidate in found:
             candidate.signals[f"{name}_gap"] = candidate.signals[name] - best
     return found
+
+
+_CLAUSE_END = re.compile(r"(?<=[.!?:;])\s+(?=[A-Z\"“])")
+
+
+def asking_part(question: str) -> str:
+    """The part of a question that asks, without the background some open with ("X won the cup. How many ...?")."""
+    parts = [part for part in _CLAUSE_END.split(question.strip()) if part.strip()]
+    return parts[-1] if parts else question
 
 
 def is_claim(text: str, title: str) -> bool:

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,6 +104,11 @@ def run_eval_command(
         from assistant.evaluation.baseline import BaselinePipeline
 
         pipeline = BaselinePipeline(assistant.store, assistant.embeddings)
+    elif args.retriever == "bm25":
+        from assistant.evaluation.bm25 import DocumentBM25Pipeline
+
+        with closing(open_catalog(settings)) as documents:
+            pipeline = DocumentBM25Pipeline(documents)
     else:
         pipeline = _HybridPipeline(assistant)
     status = assistant.status()

@@ -175,6 +175,12 @@ class Catalog:
         ):
             yield doc_id, start, end, np.frombuffer(vector, dtype=np.float32)
 
+    def iter_documents(self) -> Iterator[Document]:
+        """Every document, as loaded from its file, in id order."""
+        query = "SELECT doc_id, text, title, source, date, tags, url FROM documents ORDER BY doc_id"
+        for doc_id, text, title, source, date, tags, url in self._db.execute(query):
+            yield Document(doc_id, text, title, source, date, tuple(json.loads(tags)), url)
+
     def document_text(self, doc_id: str) -> str | None:
         row = self._db.execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return row[0] if row else None

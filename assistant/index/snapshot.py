@@ -7,6 +7,7 @@ switched to by rewriting one small pointer file, so a running server never reads
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
@@ -44,6 +45,15 @@ class Snapshot:
         """Each chunk's document date as the number YYYYMMDD, 0 when undated."""
         return np.fromiter(
             (int(c.date.replace("-", "")[:8]) if c.date else 0 for c in self.chunks), np.int64, len(self.chunks)
+        )
+
+    @functools.cached_property
+    def chunk_days(self) -> np.ndarray:
+        """Each chunk's document date as a proleptic Gregorian ordinal, 0 when undated."""
+        return np.fromiter(
+            (dt.date.fromisoformat(c.date[:10]).toordinal() if c.date else 0 for c in self.chunks),
+            np.int64,
+            len(self.chunks),
         )
 
     @functools.cached_property

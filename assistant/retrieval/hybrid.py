@@ -68,6 +68,17 @@ class HybridSearch:
         for ranking, share in ((dense, weight), (lexical, 1.0 - weight)):
             for row, scaled in _scaled(ranking):
                 fused[row] = fused.get(row, 0.0) + share * scaled
+        # How close the question comes to one sentence of each candidate: a chunk that holds the answer in
+        # one sentence among others on another matter is not diluted by them.
+        closest = [(row, _closest_sentence(snapshot, row, vector)) for row in fused]
+        for row, scaled in _scaled(closest):
+            fused[row] += self.settings.sentence_weight * scaled
+        if query.as_of is not None and self.settings.recency_weight:
+            # News questions are about a moment: among chunks that match alike, the nearer to as_of first.
+            ages = query.as_of.toordinal() - snapshot.chunk_days[list(fused)]
+            bonus = self.settings.recency_weight * np.exp(-np.maximum(ages, 0) / self.settings.recency_days)
+            for row, value, dated in zip(fused, bonus, snapshot.chunk_days[list(fused)] > 0, strict=True):
+                fused[row] += float(value) if dated else 0.0  # an undated document earns no recency
         dense_rank = {row: rank for rank, (row, _) in enumerate(dense, start=1)}
         lexical_rank = {row: rank for rank, (row, _) in enumerate(lexical, start=1)}
         best = sorted(fused, key=lambda row: (-fused[row], dense_rank.get(row, pool + 1)))[:k]
@@ -85,6 +96,13 @@ class HybridSearch:
         if len(candidates) > pool:
             candidates = candidates[np.argpartition(-scores[candidates], pool)[:pool]]
         return [(int(row), float(scores[row])) for row in candidates[np.argsort(-scores[candidates], kind="stable")]]
+
+
+def _closest_sentence(snapshot: Snapshot, row: int, vector: np.ndarray) -> float:
+    first, stop = (int(x) for x in snapshot.chunk_sentences[row])
+    if stop <= first:
+        return 0.0
+    return float((np.asarray(snapshot.sentence_vectors[first:stop], dtype=np.float32) @ vector).max())
 
 
 def _scaled(ranking: list[tuple[int, float]]) -> list[tuple[int, float]]:
