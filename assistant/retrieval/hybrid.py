@@ -81,7 +81,8 @@ class HybridSearch:
                 fused[row] += float(value) if dated else 0.0  # an undated document earns no recency
         dense_rank = {row: rank for rank, (row, _) in enumerate(dense, start=1)}
         lexical_rank = {row: rank for rank, (row, _) in enumerate(lexical, start=1)}
-        best = sorted(fused, key=lambda row: (-fused[row], dense_rank.get(row, pool + 1)))[:k]
+        ranked = sorted(fused, key=lambda row: (-fused[row], dense_rank.get(row, pool + 1)))
+        best = _spread(ranked, snapshot, k, self.settings.chunks_per_document)
         return [
             ScoredChunk(snapshot.chunks[row], fused[row], rank, dense_rank.get(row), lexical_rank.get(row))
             for rank, row in enumerate(best, start=1)
@@ -96,6 +97,26 @@ class HybridSearch:
         if len(candidates) > pool:
             candidates = candidates[np.argpartition(-scores[candidates], pool)[:pool]]
         return [(int(row), float(scores[row])) for row in candidates[np.argsort(-scores[candidates], kind="stable")]]
+
+
+def _spread(ranked: list[int], snapshot: Snapshot, k: int, per_document: int) -> list[int]:
+    """The first k rows, but no more than per_document of one document while other documents are left:
+    near-duplicate passages of one article do not fill the top k when other articles also match."""
+    if per_document <= 0:
+        return ranked[:k]
+    taken: dict[str, int] = {}
+    best: list[int] = []
+    held_back: list[int] = []
+    for row in ranked:
+        doc_id = snapshot.chunks[row].doc_id
+        if taken.get(doc_id, 0) < per_document:
+            taken[doc_id] = taken.get(doc_id, 0) + 1
+            best.append(row)
+        else:
+            held_back.append(row)
+        if len(best) == k:
+            return best
+    return best + held_back[: k - len(best)]
 
 
 def _closest_sentence(snapshot: Snapshot, row: int, vector: np.ndarray) -> float:
