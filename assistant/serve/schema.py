@@ -7,25 +7,41 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from assistant.errors import UsageError
 from assistant.pipeline import MAX_K, MAX_QUESTION_CHARS
 from assistant.types import Citation, Filters, make_filters
 
 MAX_TURNS = 20
-_Text = Annotated[str, StringConstraints(max_length=8000)]
+MAX_TURN_CHARS = 8000
+_Text = Annotated[str, StringConstraints(max_length=MAX_TURN_CHARS)]
 _Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
+# Checked by make_filters (YYYY-MM-DD and a real day); declared so, so that clients and schema-driven tools know.
+_Date = Annotated[str, WithJsonSchema({"type": "string", "format": "date"})]
+_DocId = Annotated[str, StringConstraints(max_length=500)]
+_Tag = Annotated[str, StringConstraints(max_length=200)]
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    k: int | None = Field(default=None, ge=1, le=MAX_K, description="Passages to retrieve (default: the server's k).")
-    doc_ids: list[str] = Field(default_factory=list, max_length=200, description="Only these documents.")
-    date_from: str | None = Field(default=None, description="Only documents dated on or after (YYYY-MM-DD).")
-    date_to: str | None = Field(default=None, description="Only documents dated on or before (YYYY-MM-DD).")
-    tags: list[str] = Field(default_factory=list, max_length=50, description="Only documents with one of these tags.")
+    k: StrictInt | None = Field(
+        default=None, ge=1, le=MAX_K, description="Passages to retrieve (default: the server's k)."
+    )
+    doc_ids: list[_DocId] = Field(default_factory=list, max_length=200, description="Only these documents.")
+    date_from: _Date | None = Field(default=None, description="Only documents dated on or after (YYYY-MM-DD).")
+    date_to: _Date | None = Field(default=None, description="Only documents dated on or before (YYYY-MM-DD).")
+    tags: list[_Tag] = Field(default_factory=list, max_length=50, description="Only documents with one of these tags.")
     history: list[tuple[_Text, _Text]] = Field(
         default_factory=list,
         max_length=MAX_TURNS,
@@ -53,7 +69,9 @@ class AskRequest(_Request):
     mode: Literal["extractive", "chat"] | None = Field(
         default=None, description="extractive quotes the corpus; chat uses the configured chat model; default picks."
     )
-    stream: bool = Field(default=False, description="Stream server-sent events (also: Accept: text/event-stream).")
+    stream: StrictBool = Field(
+        default=False, description="Stream server-sent events (also: Accept: text/event-stream)."
+    )
 
 
 class DocumentRequest(BaseModel):
@@ -64,6 +82,44 @@ class DocumentRequest(BaseModel):
     )
     content: str = Field(description="The file's content: text, or base64 when encoding is base64 (PDF).")
     encoding: Literal["text", "base64"] = "text"
+    replace: StrictBool = Field(
+        default=False,
+        description="Replace an earlier upload of this name; otherwise a taken name is saved as a numbered one.",
+    )
+
+
+def history_of_json(history: Any) -> list[tuple[str, str]]:
+    """History sent as JSON (the Gradio /ask endpoint) as pairs; UsageError unless a short list of text pairs."""
+    if history is None:
+        return []
+    shape = f"history must be a list of at most {MAX_TURNS} [question, answer] pairs of text"
+    if not isinstance(history, list | tuple):
+        raise UsageError(f"{shape}.")
+    if len(history) > MAX_TURNS:
+        raise UsageError(f"{shape}, not {len(history)}; send the latest {MAX_TURNS}.")
+    pairs = []
+    for turn in history:
+        if not (isinstance(turn, list | tuple) and len(turn) == 2 and all(isinstance(text, str) for text in turn)):
+            raise UsageError(f"{shape}.")
+        if max(len(text) for text in turn) > MAX_TURN_CHARS:
+            raise UsageError(f"A turn of history is longer than {MAX_TURN_CHARS} characters; shorten it.")
+        pairs.append((turn[0], turn[1]))
+    return pairs
+
+
+def k_of_json(k: Any) -> int | None:
+    """k sent as JSON (the Gradio /ask endpoint) as a whole number (None: the server's); UsageError otherwise."""
+    if k is None or k == "":
+        return None
+    if isinstance(k, bool) or not isinstance(k, int | float | str):
+        raise UsageError(f"k must be a whole number from 1 to {MAX_K}.")
+    try:
+        number = float(k)
+    except ValueError:
+        raise UsageError(f"k must be a whole number from 1 to {MAX_K}, not '{str(k)[:20]}'.") from None
+    if not number.is_integer():
+        raise UsageError(f"k must be a whole number from 1 to {MAX_K}, not {k}.")
+    return int(number)
 
 
 class ChunkRecord(BaseModel):
@@ -102,6 +158,10 @@ class AskResponse(BaseModel):
 
 class DocumentResponse(BaseModel):
     doc_ids: list[str]
+    stored_as: str = Field(description="Where it was saved, relative to the corpus folder (uploads/report-2.txt).")
+    renamed: bool = Field(description="Saved under another name than the one sent (made safe, or taken).")
+    name_taken: bool = Field(description="Its name was taken by an earlier upload, so it got a numbered one.")
+    replaced: list[str] = Field(description="Earlier uploads it replaced (only when replace was asked for).")
     chunks_added: int
     ingest: dict[str, Any] = Field(description="The ingest summary, as `assistant ingest --json` prints it.")
 
@@ -123,7 +183,10 @@ UPLOAD_SCHEMA = {
         "multipart/form-data": {
             "schema": {
                 "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "replace": {"type": "boolean", "default": False},
+                },
                 "required": ["file"],
             }
         },
