@@ -182,14 +182,14 @@ class ChatHandlers:
         """
         try:
             answer = self.assistant.ask(question, history_of_json(history), k=k_of_json(k))
-        except AssistantError as exc:
-            raise gr.Error(_toast(exc), print_exception=False) from None
+        except AssistantError as exc:  # an API client reads the message as text: not escaped
+            raise gr.Error(str(exc), print_exception=False) from None
         return answer.to_json()
 
 
 def _toast(exc: Exception) -> str:
     """An error's message for a Gradio toast, which renders HTML: escaped, so input quoted in it stays text."""
-    return html.escape(str(exc))
+    return html.escape(str(exc), quote=False)
 
 
 def _verdict(liked: bool | str | None) -> Verdict | None:
