@@ -176,7 +176,7 @@ def test_feedback_appends_question_set_lines(chat: ChatHandlers, first_turn: lis
 
 
 def test_an_upload_is_answerable_at_once(uploads: ChatHandlers, upload_folder: Path) -> None:
-    text = "Odesa grain port reopens\n\nThe grain port of Odesa reopened on Monday after repairs, port officials said.\n"
+    text = "Odesa grain port reopens\n\nThe grain port of Odesa reopened on Monday after repairs, officials said.\n"
     result, cleared = uploads.upload(received(uploads, upload_folder, "odesa-port.txt", text.encode()))
     assert cleared is None
     assert "upload-added" in result and "1 chunk added" in result and "uploads/odesa-port" in result
