@@ -67,8 +67,11 @@ def upload_name(filename: str) -> str:
     name = _DASHES.sub("-", "".join(_safe_char(ch) for ch in name)).strip("._- ")
     path = PurePosixPath(name)
     stem, suffix = path.stem.rstrip("._-"), path.suffix.lower()
-    if not stem or not suffix:
-        raise UsageError(f"'{_shown(filename)}' is not a usable file name; name the file like report.txt.")
+    if not suffix and name.lower().lstrip("-") in (s.lstrip(".") for s in UPLOAD_SUFFIXES):
+        stem, suffix = "", f".{name.lower().lstrip('-')}"  # all but the type was dropped, as in ".txt" or "?.txt"
+    if not suffix:
+        raise UsageError(f"'{_shown(filename)}' has no type; name the file like report.txt.")
+    stem = stem or "upload"  # nothing of the name was usable
     if suffix not in UPLOAD_SUFFIXES:
         raise UsageError(f"'{_shown(filename)}' is not a supported type; upload a .txt, .md, .html or .pdf file.")
     while len(f"{stem}{suffix}".encode()) > MAX_NAME_BYTES:

@@ -42,14 +42,21 @@ from assistant.serve.schema import (
 from assistant.settings import Settings
 from assistant.types import Answer
 
+
+class _NotConfigured(AssistantError):
+    """A valid request that this server is not set up for: a 409, like a corpus with no index yet."""
+
+
 # Who is at fault decides the status: the caller (4xx) or a service we depend on (503).
 _STATUS: dict[type[AssistantError], int] = {
     UsageError: 400,
     IndexMissingError: 409,
     CorpusError: 409,
     BackendError: 503,
+    _NotConfigured: 409,
 }
 _log = logging.getLogger(__name__)
+NO_CHAT_MODEL = "This server has no chat model; ask with mode 'extractive' (its operator can set ASSISTANT_LLM)."
 # Module level: FastAPI resolves the string annotations of dependencies in the module's namespace.
 _BEARER = HTTPBearer(auto_error=False, description="The server's ASSISTANT_API_KEY.")
 
@@ -85,6 +92,8 @@ def create_app(assistant: Assistant) -> FastAPI:
     @v1.post("/ask", response_model=AskResponse, responses={**ERRORS, 200: {"content": SSE_DOC}})
     def ask(body: AskRequest, request: Request) -> Response:
         """Answer a question with citations, or abstain; streamed as server-sent events when asked."""
+        if body.mode == "chat" and assistant.chat_model is None:
+            raise _NotConfigured(NO_CHAT_MODEL)
         args = (body.question, body.history, body.k, body.filters(), body.mode)
         if not (body.stream or "text/event-stream" in request.headers.get("accept", "")):
             return JSONResponse(assistant.ask(*args).to_json())
@@ -154,7 +163,7 @@ async def _upload(request: Request) -> tuple[str, bytes, bool]:
             return body.filename, body.content.encode(), body.replace
         try:
             return body.filename, base64.b64decode(body.content, validate=True), body.replace
-        except binascii.Error:
+        except (binascii.Error, ValueError):  # ValueError: characters outside ASCII
             raise UsageError(
                 "content is not valid base64; encode the file's bytes as base64 or send it as text."
             ) from None

@@ -111,8 +111,9 @@ class Guard:
                 return
         if needs_key:
             problem = self._key_problem(headers.get("authorization", ""))
-            if problem:
+            if problem == WRONG_KEY:  # a missing key is no guess
                 self.limiter.failed(client)
+            if problem:
                 await _reply(send, 401, error_body("AuthenticationError", problem), {"www-authenticate": "Bearer"})
                 return
         upload = path in UPLOAD_PATHS

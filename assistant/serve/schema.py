@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     StringConstraints,
     WithJsonSchema,
     model_validator,
@@ -20,14 +21,36 @@ from pydantic import (
 
 from assistant.errors import UsageError
 from assistant.pipeline import MAX_K, MAX_QUESTION_CHARS
-from assistant.types import Citation, Filters, make_filters
+from assistant.types import Citation, Filters, check_date, make_filters
 
 MAX_TURNS = 20
 MAX_TURN_CHARS = 8000
 _Text = Annotated[str, StringConstraints(max_length=MAX_TURN_CHARS)]
-_Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
-# Checked by make_filters (YYYY-MM-DD and a real day); declared so, so that clients and schema-driven tools know.
-_Date = Annotated[str, WithJsonSchema({"type": "string", "format": "date"})]
+# A character that is not white space as Python sees it (str.isspace), spelt out so JSON Schema says the same.
+_NOT_BLANK = "[^\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_Question = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS, pattern=_NOT_BLANK),
+]
+
+
+def _date(value: str) -> str:
+    try:
+        return check_date(value)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON's 3 and 3.0 are the same integer; "3" and true are not numbers.
+    if isinstance(value, str | bool):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+# YYYY-MM-DD and a real day, and declared so, so that clients and schema-driven tools know.
+_Date = Annotated[str, AfterValidator(_date), WithJsonSchema({"type": "string", "format": "date"})]
+_Count = Annotated[int, Field(ge=1, le=MAX_K), BeforeValidator(_whole_number)]  # this order: the schema gets the range
 _DocId = Annotated[str, StringConstraints(max_length=500)]
 _Tag = Annotated[str, StringConstraints(max_length=200)]
 
@@ -35,9 +58,7 @@ _Tag = Annotated[str, StringConstraints(max_length=200)]
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    k: StrictInt | None = Field(
-        default=None, ge=1, le=MAX_K, description="Passages to retrieve (default: the server's k)."
-    )
+    k: _Count | None = Field(default=None, description="Passages to retrieve, 1 to 50 (default: the server's k).")
     doc_ids: list[_DocId] = Field(default_factory=list, max_length=200, description="Only these documents.")
     date_from: _Date | None = Field(default=None, description="Only documents dated on or after (YYYY-MM-DD).")
     date_to: _Date | None = Field(default=None, description="Only documents dated on or before (YYYY-MM-DD).")
@@ -74,13 +95,20 @@ class AskRequest(_Request):
     )
 
 
+# A supported suffix, in any case (JSON Schema's regular expressions have no flag for that).
+_UPLOAD_NAME = r"\.([Tt][Xx][Tt]|[Mm][Dd]|[Mm][Aa][Rr][Kk][Dd][Oo][Ww][Nn]|[Hh][Tt][Mm][Ll]?|[Pp][Dd][Ff])$"
+
+
 class DocumentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filename: str = Field(
-        min_length=1, max_length=200, description="File name; its suffix gives the type (.txt .md .html .pdf)."
+        min_length=1,
+        max_length=200,
+        pattern=_UPLOAD_NAME,
+        description="File name; its suffix gives the type (.txt .md .markdown .html .htm .pdf).",
     )
-    content: str = Field(description="The file's content: text, or base64 when encoding is base64 (PDF).")
+    content: str = Field(min_length=1, description="The file's content: text, or base64 when encoding is base64 (PDF).")
     encoding: Literal["text", "base64"] = "text"
     replace: StrictBool = Field(
         default=False,
