@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from assistant.ingest.load import doc_id_for, load_corpus
 
@@ -122,3 +127,19 @@ def test_date_comes_from_the_file_name_when_metadata_has_none(tmp_path: Path) ->
     (tmp_path / "2024-02-24-anniversary.txt").write_text("Anniversary\n\nTwo years on.", encoding="utf-8")
     [document], _ = load_corpus(tmp_path)
     assert document.date == "2024-02-24"
+
+
+def test_pypdf_warnings_go_to_the_log_not_to_stderr(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A PDF that pypdf has to repair (here: its trailer names no /Root) still loads; pypdf's complaint is
+    logged with the file's name instead of being printed raw in the middle of ingest's output."""
+    repaired = minimal_pdf("Shelling damaged the power plant.").replace(b"/Root 1 0 R ", b"")
+    (tmp_path / "repaired.pdf").write_bytes(repaired)
+    # In a process of its own: pytest's log capture would hide what a plain run prints.
+    code = "import sys, pathlib; from assistant.ingest.load import load_corpus as load\nprint(len(load(pathlib.Path(sys.argv[1]))[0]))"
+    plain = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert (plain.stdout, plain.stderr) == ("1\n", "")
+    with caplog.at_level(logging.INFO, logger="assistant.ingest.load"):
+        [document], failures = load_corpus(tmp_path)
+    assert failures == [] and "power plant" in document.text
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(message.startswith("repaired.pdf: pypdf: ") and "/Root" in message for message in messages)
