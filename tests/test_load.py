@@ -135,7 +135,10 @@ def test_pypdf_warnings_go_to_the_log_not_to_stderr(tmp_path: Path, caplog: pyte
     repaired = minimal_pdf("Shelling damaged the power plant.").replace(b"/Root 1 0 R ", b"")
     (tmp_path / "repaired.pdf").write_bytes(repaired)
     # In a process of its own: pytest's log capture would hide what a plain run prints.
-    code = "import sys, pathlib; from assistant.ingest.load import load_corpus as load\nprint(len(load(pathlib.Path(sys.argv[1]))[0]))"
+    code = (
+        "import sys, pathlib\nfrom assistant.ingest.load import load_corpus\n"
+        "print(len(load_corpus(pathlib.Path(sys.argv[1]))[0]))"
+    )
     plain = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert (plain.stdout, plain.stderr) == ("1\n", "")
     with caplog.at_level(logging.INFO, logger="assistant.ingest.load"):
