@@ -196,7 +196,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         problems = [
-            {"field": ".".join(str(part) for part in error["loc"] if part != "body") or "body", "problem": error["msg"]}
+            {
+                "field": ".".join(str(part) for part in error["loc"] if part != "body") or "body",
+                "problem": error["msg"].removeprefix("Value error, "),  # pydantic's prefix for our own checks
+            }
             for error in exc.errors()
         ]
         message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
