@@ -181,9 +181,15 @@ class Session:
         accordion = self.page.locator("#add-document")
         if not self.page.locator("#upload input[type=file]").count():
             accordion.get_by_text("Add a document").click()
-        self.page.set_input_files("#upload input[type=file]", str(path))
         result = self.page.locator("#upload-result .upload-result")
-        result.wait_for(timeout=ANSWER_TIMEOUT_MS)
+        before = result.inner_text() if result.count() else ""
+        self.page.set_input_files("#upload input[type=file]", str(path))
+        self.page.wait_for_function(  # a new result, not the one of an earlier upload
+            "before => { const e = document.querySelector('#upload-result .upload-result');"
+            " return e !== null && e.innerText !== before; }",
+            arg=before,
+            timeout=ANSWER_TIMEOUT_MS,
+        )
         return str(result.inner_text())
 
     def uncovered(self, element: Any) -> bool:
@@ -315,6 +321,9 @@ def test_an_uploaded_document_is_answerable_at_once(chat: Session, tmp_path: Pat
     expect(reply).to_contain_text("Monday")
     expect(chat.page.locator("#sources .source").first).to_contain_text("Odesa grain port reopens")
     chat.screenshot("desktop-upload.png", full_page=False)
+    again = chat.upload(path)  # the same name again: kept apart, and the page says so
+    assert "under the new name uploads/odesa-port-2.txt" in again and "Replace" in again
+    chat.screenshot("desktop-upload-again.png", full_page=False)
 
 
 def test_markup_in_a_document_runs_nothing(chat: Session, tmp_path: Path) -> None:
@@ -385,3 +394,23 @@ def test_the_upload_event_never_reads_a_server_file(server: Server, tmp_path: Pa
     assert copied == [], "nothing of the file was copied into Gradio's cache"
     found = httpx.post(f"{server.url}v1/retrieve", json={"query": "vault combination", "k": 5}, timeout=60).json()
     assert all("4417" not in result["text"] for result in found["results"])
+
+
+def test_markup_typed_in_a_date_is_shown_as_text(chat: Session) -> None:
+    """The date field's error message quotes what was typed: as text, never as markup that runs."""
+    from playwright.sync_api import expect
+
+    chat.open(DESKTOP)
+    page = chat.page
+    page.locator("#settings").get_by_text("Settings").click()
+    payload = '<img src=x onerror="window.__pwned = 3">'
+    page.locator("#settings textarea").first.fill(payload)
+    page.fill("#question textarea", PRECONDITIONS)
+    page.press("#question textarea", "Enter")
+    expect(page.get_by_text(f"The start date '{payload}' is not a date")).to_be_visible()
+    page.wait_for_timeout(500)  # time for an onerror to fire, were there an <img>
+    assert page.evaluate("window.__pwned") is None and page.locator("img[src=x]").count() == 0
+    chat.screenshot("desktop-date-markup.png", full_page=False)
+    page.locator("#add-document").get_by_text("Add a document").click()
+    expect(page.locator("#upload-replace")).to_contain_text("Replace an earlier upload of the same name")
+    chat.screenshot("desktop-add-document.png", full_page=False)
