@@ -20,7 +20,7 @@ from typing import Any
 from assistant.errors import UsageError
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings
-from assistant.ingest.load import SUPPORTED_SUFFIXES, CorpusFile, load_file
+from assistant.ingest.load import SUPPORTED_SUFFIXES, CorpusFile, doc_id_for, load_file
 from assistant.ingest.sync import ingest
 from assistant.settings import Settings
 from assistant.types import IngestReport
@@ -118,7 +118,7 @@ def add_document(
     replaced = _same_document(folder, name) if replace and folder.is_dir() else []
     if not replace:
         name = _free_name(folder, name)
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch:  # every upload type holds one document: only its text is checked
         probe = Path(scratch) / name
         probe.write_bytes(data)
         relative = f"{settings.uploads_subdir}/{name}"
@@ -137,10 +137,11 @@ def add_document(
         if other != name:
             (folder / other).unlink(missing_ok=True)
     report = ingest(settings, embeddings, None, store)
+    source = f"{settings.uploads_subdir}/{name}"
     return StoredUpload(
         filename,
-        f"{settings.uploads_subdir}/{name}",
-        [document.doc_id for document in documents],
+        source,
+        [doc_id_for(source)],  # the name may have changed since the probe: another upload took it meanwhile
         [f"{settings.uploads_subdir}/{other}" for other in replaced],
         name != safe_name,
         report,

@@ -70,9 +70,11 @@ class SignInLimiter:
     def failed(self, client: str) -> None:
         """Count a failed sign-in of client."""
         self._bucket(client).tokens -= 1
-        if len(self._buckets) > _MAX_CLIENTS:  # forget the clients that have long been back to a full bucket
-            for key in [key for key, bucket in self._buckets.items() if self._bucket(key).tokens >= self.burst]:
+        if len(self._buckets) > _MAX_CLIENTS:  # forget the clients that are back to a full bucket, then the oldest
+            for key in [key for key in self._buckets if self._bucket(key).tokens >= self.burst]:
                 del self._buckets[key]
+            while len(self._buckets) > _MAX_CLIENTS // 2:
+                del self._buckets[next(iter(self._buckets))]
 
     def _bucket(self, client: str) -> _Bucket:
         now = time.monotonic()
@@ -101,7 +103,7 @@ class Guard:
         path: str = scope["path"]
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         client = (scope.get("client") or ("unknown",))[0]
-        needs_key = bool(self.api_key) and path.startswith("/v1/")
+        needs_key = bool(self.api_key) and (path == "/v1" or path.startswith("/v1/"))
         signs_in = bool(self.api_key) and scope["method"] == "POST" and path in LOGIN_PATHS
         if needs_key or signs_in:
             wait = math.ceil(self.limiter.wait(client))
