@@ -323,6 +323,7 @@ def test_an_uploaded_document_is_answerable_at_once(chat: Session, tmp_path: Pat
     chat.screenshot("desktop-upload.png", full_page=False)
     again = chat.upload(path)  # the same name again: kept apart, and the page says so
     assert "under the new name uploads/odesa-port-2.txt" in again and "Replace" in again
+    chat.page.locator("#upload-result").scroll_into_view_if_needed()
     chat.screenshot("desktop-upload-again.png", full_page=False)
 
 
@@ -413,4 +414,5 @@ def test_markup_typed_in_a_date_is_shown_as_text(chat: Session) -> None:
     chat.screenshot("desktop-date-markup.png", full_page=False)
     page.locator("#add-document").get_by_text("Add a document").click()
     expect(page.locator("#upload-replace")).to_contain_text("Replace an earlier upload of the same name")
+    page.locator("#upload-replace").scroll_into_view_if_needed()
     chat.screenshot("desktop-add-document.png", full_page=False)

@@ -235,7 +235,8 @@ def test_a_name_already_taken_gets_a_number_unless_replace_is_ticked(
     assert (folder / "mykolaiv.txt").read_bytes() == first and (folder / "mykolaiv-2.txt").read_bytes() == second
     third = b"Mykolaiv port\n\nThe Mykolaiv port stayed closed on Friday.\n"
     result, _ = uploads.upload(received(uploads, upload_folder, "mykolaiv.txt", third), replace=True)
-    assert result.count("Replaced") == 1 and "replacing uploads/mykolaiv.txt" in result
+    assert "Updated <strong>mykolaiv.txt</strong> as uploads/mykolaiv" in result
+    assert "It replaced uploads/mykolaiv.txt." in result
     assert (folder / "mykolaiv.txt").read_bytes() == third
 
 

@@ -167,20 +167,19 @@ def upload_added(stored: StoredUpload) -> str:
     documents = ", ".join(html.escape(doc_id) for doc_id in stored.doc_ids)
     report = stored.report
     verb = "Updated" if report.updated and not report.added else "Added"
+    chunks = report.chunks_added
     note = ""
     if stored.replaced:
-        verb = "Replaced"
-        note = f" (replacing {html.escape(', '.join(stored.replaced))})"
+        note = f" It replaced {html.escape(', '.join(stored.replaced))}."
     elif stored.name_taken:
         note = (
-            f" under the new name {html.escape(stored.source)}, because an earlier upload has that name "
-            "(tick Replace to replace it instead)"
+            f" An earlier upload has that name, so it was saved under the new name {html.escape(stored.source)}"
+            " (tick Replace to replace the earlier one instead)."
         )
-    chunks = report.chunks_added
     return (
-        f'<p class="upload-result upload-added">{verb} <strong>{html.escape(stored.filename)}</strong>{note} '
-        f"as {documents}: {chunks} chunk{'s' if chunks != 1 else ''} added; {report.chunks_total} in the index. "
-        "You can ask about it now.</p>"
+        f'<p class="upload-result upload-added">{verb} <strong>{html.escape(stored.filename)}</strong> as {documents}: '
+        f"{chunks} chunk{'s' if chunks != 1 else ''} added; {report.chunks_total} in the index. "
+        f"You can ask about it now.{note}</p>"
     )
 
 
