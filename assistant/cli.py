@@ -32,10 +32,10 @@ def cli(argv: Sequence[str] | None = None) -> int:
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except sqlite3.DatabaseError as exc:  # only the catalog is SQLite
-        where = settings.index_path() if settings else "the index folder"
+    except sqlite3.DatabaseError as exc:  # the catalog, or the embedded Chroma store, is SQLite
+        where = settings.index_dir if settings else "ASSISTANT_INDEX_DIR"
         print(
-            f"error: the index catalog in {where} is damaged ({exc}); delete that folder and run "
+            f"error: the local index in {where} is damaged ({exc}); delete that folder and run "
             "`assistant ingest` again to rebuild it.",
             file=sys.stderr,
         )
