@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -15,20 +16,29 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import AssistantError
-from assistant.settings import Settings, describe_settings
+from assistant.settings import Settings, describe_settings, load_settings
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """Run the command line with arguments; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    settings: Settings | None = None
     try:
         overrides = {"corpus_dir": args.corpus} if getattr(args, "corpus", None) else {}
-        settings = Settings(**overrides)
+        settings = load_settings(**overrides)
         result: int = args.run(args, settings)
         return result
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:  # the catalog, or the embedded Chroma store, is SQLite
+        where = settings.index_dir if settings else "ASSISTANT_INDEX_DIR"
+        print(
+            f"error: the local index in {where} is damaged ({exc}); delete that folder and run "
+            "`assistant ingest` again to rebuild it.",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -37,10 +47,16 @@ def cli(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("ASSISTANT_DEBUG"):
             raise
         print(
-            f"error: unexpected failure ({type(exc).__name__}: {exc}); rerun with ASSISTANT_DEBUG=1 to see where.",
+            f"error: unexpected failure ({type(exc).__name__}: {_first_line(exc)}); "
+            "rerun with ASSISTANT_DEBUG=1 to see where.",
             file=sys.stderr,
         )
         return 1
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def main() -> None:

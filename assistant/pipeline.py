@@ -16,7 +16,7 @@ from assistant.errors import UsageError
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings, embeddings_for
 from assistant.ingest.sync import Progress, ingest
-from assistant.ingest.upload import add_document
+from assistant.ingest.upload import StoredUpload, add_document
 from assistant.limits import checked_k, checked_question
 from assistant.retrieval.hybrid import HybridSearch
 from assistant.retrieval.query import History, make_query
@@ -101,13 +101,14 @@ class Assistant:
         with self._ingesting:
             return ingest(self.settings, self.embeddings, progress, self.store)
 
-    def add_document(self, filename: str, data: bytes) -> tuple[list[str], IngestReport]:
-        """Add an uploaded file to the corpus and index it at once; returns its document ids and the report.
+    def add_document(self, filename: str, data: bytes, replace: bool = False) -> StoredUpload:
+        """Add an uploaded file to the corpus and index it at once; returns where it went and what it holds.
 
-        Raises UsageError (nothing written) when the file is too large, of the wrong type or unreadable.
+        A name already taken gets a number (report-2.txt) unless replace is set. Raises UsageError (nothing
+        written) when the file is too large, of the wrong type or unreadable.
         """
         with self._ingesting:
-            return add_document(self.settings, filename, data, self.embeddings, self.store)
+            return add_document(self.settings, filename, data, self.embeddings, self.store, replace)
 
     def retrieve(
         self,

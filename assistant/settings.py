@@ -6,10 +6,12 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from assistant.errors import UsageError
 from assistant.limits import MAX_K, MIN_K
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -104,7 +106,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
-            raise ValueError("chunk_overlap must be smaller than chunk_size")
+            raise ValueError(
+                f"ASSISTANT_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than "
+                f"ASSISTANT_CHUNK_SIZE ({self.chunk_size})"
+            )
         return self
 
     def index_name(self) -> str:
@@ -132,3 +137,41 @@ def describe_settings() -> list[tuple[str, str, str]]:
         default = "unset" if info.default is None else str(info.default)
         rows.append((f"ASSISTANT_{name.upper()}", default, info.description or ""))
     return rows
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and overrides; a bad value is a UsageError naming the variable and its range."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise UsageError(_settings_problem(exc)) from None
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        if name not in Settings.model_fields:  # a check across fields: its message names them
+            problems.append(str(error["msg"]).removeprefix("Value error, "))
+            continue
+        shown = repr(error["input"]) if isinstance(error["input"], str | int | float) else "this value"
+        problems.append(f"ASSISTANT_{name.upper()}={shown} is not valid; set it to {_allowed(name)}")
+    return "; ".join(problems) + "."
+
+
+def _allowed(name: str) -> str:
+    """What a setting takes, in words: 'a whole number from 1 to 50'."""
+    info = Settings.model_fields[name]
+    bounds = {
+        attr: getattr(rule, attr) for rule in info.metadata for attr in ("ge", "gt", "le", "lt") if hasattr(rule, attr)
+    }
+    kinds: dict[Any, str] = {int: "a whole number", float: "a number", Path: "a folder or file path"}
+    kind = kinds.get(info.annotation, "a text")
+    if "ge" in bounds and "le" in bounds:
+        return f"{kind} from {bounds['ge']:g} to {bounds['le']:g}"
+    limits = [
+        f"{word} {bounds[key]:g}"
+        for key, word in (("gt", "above"), ("ge", "at least"), ("lt", "below"), ("le", "at most"))
+        if key in bounds
+    ]
+    return " ".join([kind, " and ".join(limits)]).strip()

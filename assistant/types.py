@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -162,19 +163,35 @@ class Filters:
         return bool(self.doc_ids or self.date_from or self.date_to or self.tags)
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def check_date(value: str, label: str = "date") -> str:
+    """value when it is a calendar date written YYYY-MM-DD; UsageError otherwise.
+
+    Only that form: documents' dates are compared as YYYY-MM-DD text, so another form that Python's
+    fromisoformat also reads (20250601, 2025-W27-1) would filter wrongly.
+    """
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    if not _ISO_DATE.fullmatch(value):
+        raise UsageError(f"The {label} '{shown}' is not a date; write it as YYYY-MM-DD.")
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"The {label} '{shown}' is not a day of the calendar; write it as YYYY-MM-DD.") from None
+    return value
+
+
 def make_filters(
     doc_ids: Iterable[str] | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
     tags: Iterable[str] | None = None,
 ) -> Filters:
-    """Filters from user input; dates must be YYYY-MM-DD."""
+    """Filters from user input; dates must be YYYY-MM-DD (UsageError otherwise)."""
     for label, value in (("start date", date_from), ("end date", date_to)):
         if value:
-            try:
-                dt.date.fromisoformat(value)
-            except ValueError:
-                raise UsageError(f"The {label} '{value}' is not a date; write it as YYYY-MM-DD.") from None
+            check_date(value, label)
     if date_from and date_to and date_from > date_to:
         raise UsageError(f"The start date {date_from} is after the end date {date_to}.")
     return Filters(

@@ -4,6 +4,8 @@ import re
 from collections.abc import Iterator, Sequence
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from assistant.answer.base import ABSTENTION_REPLY
 from assistant.index.snapshot import Snapshot
@@ -121,3 +123,33 @@ def test_a_new_answering_strategy_plugs_in_as_an_answerer(bundled: Assistant) ->
     # the built-in answerers stay a mode away
     assert assistant.answerer("extractive").name == "extractive"
     assert "Istanbul" in assistant.ask("Where were the peace talks held?", mode="extractive").text
+
+
+_VOCABULARY = sorted(
+    {word.strip(".,;:!?\"'()“”") for document in load_corpus(BUNDLED_CORPUS)[0] for word in document.text.split()}
+    - {""}
+)
+_QUESTION_WORDS = ["What", "Who", "Where", "When", "How many", "Why", "Did", "Which"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.sampled_from(_QUESTION_WORDS),
+    st.lists(st.sampled_from(_VOCABULARY), min_size=1, max_size=8),
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=20),
+)
+def test_every_quote_is_the_document_text_at_its_offsets(
+    bundled: Assistant, opening: str, words: list[str], noise: str
+) -> None:
+    """Whatever is asked, every citation's quote is exactly the document's text at the cited offsets, inside
+    the cited chunk, and every [n] of the answer has its citation."""
+    question = f"{opening} {' '.join(words)} {noise}".strip()[:2000]
+    answer = bundled.ask(question)
+    _assert_citations_hold(answer)
+    for citation in answer.citations:
+        chunk_id, start, end = citation.chunk_id, citation.start, citation.end
+        [chunk] = [p.chunk for p in answer.retrieved if p.chunk.chunk_id == chunk_id]
+        assert (
+            chunk.start <= start < end <= chunk.end
+            and chunk.text[start - chunk.start : end - chunk.start] == citation.quote
+        )

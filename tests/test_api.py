@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import select
 import shutil
+import socket
 import subprocess
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +37,8 @@ class Api:
     url: str
     corpus: Path
     index: Path
+    port: int
+    pid: int
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +53,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     server = assistant_api(port, root / "api.log", env).start()
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120) as client:
-        yield Api(client, url, corpus, index)
+        assert server.process is not None
+        yield Api(client, url, corpus, index, port, server.process.pid)
     server.stop()
 
 
@@ -135,6 +142,11 @@ def test_ask_streams_server_sent_events(api: Api, how: str) -> None:
         ("/v1/ask", {"question": "x" * 2001}, "question: String should have at most 2000 characters"),
         ("/v1/ask", {"question": "   "}, "question: String should have at least 1 character"),
         ("/v1/ask", {"question": QUESTION, "date_from": "July"}, "'July' is not a date; write it as YYYY-MM-DD"),
+        ("/v1/ask", {"question": QUESTION, "date_from": "2025-W27-1"}, "'2025-W27-1' is not a date"),
+        ("/v1/retrieve", {"query": QUESTION, "date_to": "20250601"}, "'20250601' is not a date"),
+        ("/v1/ask", {"question": QUESTION, "date_to": "2025-02-30"}, "not a day of the calendar"),
+        ("/v1/ask", {"question": QUESTION, "stream": 0}, "stream: Input should be a valid boolean"),
+        ("/v1/retrieve", {"query": QUESTION, "k": "3"}, "k: Input should be a valid integer"),
         ("/v1/ask", {"question": QUESTION, "date_from": "2025-08-01", "date_to": "2025-07-01"}, "after the end date"),
         ("/v1/ask", {"question": QUESTION, "topk": 3}, "topk: Extra inputs are not permitted"),
     ],
@@ -233,3 +245,225 @@ def test_listening_beyond_loopback_without_a_key_is_refused(tmp_path: Path) -> N
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith("error: Refusing to listen on 0.0.0.0 without an API key")
     assert "ASSISTANT_API_KEY" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_dates_are_declared_as_dates_in_the_schema(api: Api) -> None:
+    schema = httpx.get(f"{api.url}/openapi.json").json()["components"]["schemas"]
+    for model in ("AskRequest", "RetrieveRequest"):
+        date_from = schema[model]["properties"]["date_from"]
+        assert {"type": "string", "format": "date"} in date_from["anyOf"]
+    assert schema["AskRequest"]["properties"]["stream"]["type"] == "boolean"
+
+
+@pytest.mark.parametrize("endpoint", ["/v1/ask", "/v1/retrieve"])
+def test_a_bad_date_leaves_the_connection_usable(api: Api, endpoint: str) -> None:
+    field = "question" if endpoint == "/v1/ask" else "query"
+    bad = api.client.post(endpoint, json={field: QUESTION, "date_from": "2025-W27-1"})
+    assert bad.status_code == 422
+    assert api.client.post(endpoint, json={field: QUESTION, "k": 1}).status_code == 200
+
+
+def _upload(api: Api, name: str, text: str, replace: bool | None = None) -> dict[str, Any]:
+    data = {"replace": str(replace).lower()} if replace is not None else None
+    response = api.client.post("/v1/documents", files={"file": (name, text.encode(), "text/plain")}, data=data)
+    assert response.status_code == 201, response.text
+    reply: dict[str, Any] = response.json()
+    return reply
+
+
+def test_unicode_names_are_kept_and_no_upload_is_overwritten_silently(api: Api) -> None:
+    uploads = api.corpus / "uploads"
+    report = _upload(api, "звіт-1.txt", "Звіт\n\nУ Харкові відновили електропостачання.\n")
+    speech = _upload(api, "доповідь-1.txt", "Доповідь\n\nУ Києві відкрили новий міст.\n")
+    assert (report["doc_ids"], speech["doc_ids"]) == (["uploads/звіт-1"], ["uploads/доповідь-1"])
+    assert report["stored_as"] == "uploads/звіт-1.txt" and not report["renamed"]
+    assert {"звіт-1.txt", "доповідь-1.txt"} <= {path.name for path in uploads.iterdir()}
+
+    spaced = _upload(api, "Київ звіт.txt", "Київ\n\nУ Києві пройшов дощ.\n")
+    assert spaced["stored_as"] == "uploads/Київ-звіт.txt" and spaced["renamed"] and not spaced["name_taken"]
+
+    again = _upload(api, "звіт-1.txt", "Звіт\n\nУ Харкові знову працює метро.\n")
+    assert (
+        again["stored_as"] == "uploads/звіт-1-2.txt"
+        and again["name_taken"]
+        and again["doc_ids"] == ["uploads/звіт-1-2"]
+    )
+    assert "електропостачання" in (uploads / "звіт-1.txt").read_text(encoding="utf-8"), "the first is kept"
+    found = api.client.post("/v1/retrieve", json={"query": "Харкові", "k": 5}).json()["results"]
+    assert {"uploads/звіт-1", "uploads/звіт-1-2"} <= {r["doc_id"] for r in found}
+
+    replaced = _upload(api, "звіт-1.txt", "Звіт\n\nУ Харкові відкрили школу.\n", replace=True)
+    assert replaced["stored_as"] == "uploads/звіт-1.txt" and replaced["replaced"] == ["uploads/звіт-1.txt"]
+    assert replaced["ingest"]["documents"]["updated"] == 1
+    assert "школу" in (uploads / "звіт-1.txt").read_text(encoding="utf-8")
+
+    as_json = api.client.post("/v1/documents", json={"filename": "звіт-1.txt", "content": "Звіт\n\nЩе один звіт.\n"})
+    assert as_json.status_code == 201 and as_json.json()["stored_as"] == "uploads/звіт-1-3.txt"
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        ("../../etc/passwd.txt", "uploads/passwd.txt"),
+        ("..\\..\\boot.ini.txt", "uploads/boot.ini.txt"),
+        (".hidden.md", "uploads/hidden.md"),
+        ("evil\u202etxt.md", "uploads/evil-txt.md"),
+        ("tab\there.md", "uploads/tab-here.md"),
+        ("ка\u0301ва.md", "uploads/ка\u0301ва.md"),  # a combining accent is a letter's part, kept (NFC)
+        ("я" * 150 + ".txt", "uploads/" + "я" * 98 + ".txt"),  # capped at 200 bytes, the type kept
+    ],
+)
+def test_upload_names_are_made_safe(api: Api, name: str, stored: str) -> None:
+    # JSON carries the name exactly as given (a multipart form would let the client escape some characters)
+    response = api.client.post(
+        "/v1/documents", json={"filename": name, "content": "Title\n\nA sentence about Kharkiv."}
+    )
+    assert response.status_code == 201, response.text
+    reply = response.json()
+    assert reply["stored_as"] == unicodedata.normalize("NFC", stored)
+    assert (api.corpus / reply["stored_as"]).is_file()
+
+
+def test_a_bad_replace_flag_is_refused(api: Api) -> None:
+    response = api.client.post(
+        "/v1/documents", files={"file": ("a.txt", b"A\n\nText.", "text/plain")}, data={"replace": "maybe"}
+    )
+    assert "send true or false" in _error(response, 400)["message"]
+
+
+MB = 1024 * 1024
+
+
+def _rss_mb(pid: int) -> float:
+    """The resident memory of a process, in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+
+
+def _send_until_answered(port: int, head: bytes, chunks: Iterator[bytes]) -> tuple[int, dict[str, Any], int]:
+    """Send a request's head, then its body chunk by chunk until the server answers or stops reading.
+
+    Returns the status, the JSON body of the answer and how many body bytes were sent before it came.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as sock:
+        sock.sendall(head)
+        sent = 0
+        answered = False
+        for chunk in chunks:
+            pending = memoryview(chunk)
+            while pending and not answered:
+                readable, writable, _ = select.select([sock], [sock], [], 120)
+                answered = bool(readable)
+                if writable and not answered:
+                    try:
+                        count = sock.send(pending)
+                    except (BrokenPipeError, ConnectionResetError):
+                        answered = True
+                        break
+                    pending, sent = pending[count:], sent + count
+            if answered:
+                break
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < _length(data):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head_part, _, body = data.partition(b"\r\n\r\n")
+    return int(head_part.split(b" ")[1]), json.loads(body), sent
+
+
+def _length(data: bytes) -> int:
+    for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 1 << 40
+
+
+def _request(path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{name}: {value}" for name, value in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _megabytes(total: int, chunked: bool = False) -> Iterator[bytes]:
+    piece = b"x" * MB
+    for _ in range(total):
+        yield b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece
+    if chunked:
+        yield b"0\r\n\r\n"
+
+
+def test_a_large_body_without_the_key_is_refused_before_it_is_read(api: Api) -> None:
+    before = _rss_mb(api.pid)
+    head = _request("/v1/ask", {"Content-Type": "application/json", "Content-Length": str(200 * MB)})
+    status, body, sent = _send_until_answered(api.port, head, _megabytes(200))
+    assert status == 401 and body["error"]["type"] == "AuthenticationError"
+    assert sent < 20 * MB, f"the client sent {sent / MB:.0f} MB before the answer"
+    assert _rss_mb(api.pid) - before < 50, "the server did not read the body"
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_over_the_limit_is_refused_while_it_streams(api: Api, chunked: bool) -> None:
+    before = _rss_mb(api.pid)
+    framing = {"Transfer-Encoding": "chunked"} if chunked else {"Content-Length": str(200 * MB)}
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json", **framing}
+    status, body, sent = _send_until_answered(api.port, _request("/v1/ask", headers), _megabytes(200, chunked))
+    assert status == 413 and body["error"] == {
+        "type": "RequestTooLarge",
+        "message": "The request body is larger than the limit of 4 MB; send less.",
+    }
+    assert sent < 24 * MB and _rss_mb(api.pid) - before < 100
+
+
+def test_a_chunked_upload_over_the_limit_is_refused_early_and_writes_nothing(api: Api) -> None:
+    before_files = sorted(api.corpus.rglob("*"))
+    before = _rss_mb(api.pid)
+    boundary = "harden-boundary"
+    opening = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="huge.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+    ).encode()
+    headers = {
+        "Authorization": f"Bearer {KEY}",
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Transfer-Encoding": "chunked",
+    }
+    chunks = itertools.chain([b"%x\r\n%s\r\n" % (len(opening), opening)], _megabytes(200, chunked=True))
+    status, body, sent = _send_until_answered(api.port, _request("/v1/documents", headers), chunks)
+    assert status == 413 and body["error"]["message"] == (
+        "The upload is larger than the limit of 10 MB; send a smaller file."
+    )
+    assert sent < 40 * MB and _rss_mb(api.pid) - before < 100
+    assert sorted(api.corpus.rglob("*")) == before_files
+
+
+SCHEMATHESIS = Path(__file__).resolve().parent / "schemathesis"
+
+
+def test_the_server_keeps_to_its_openapi_schema(api: Api, tmp_path: Path) -> None:
+    """Schemathesis, every check, a fixed seed: no server error, nothing the schema allows is refused (but a
+    document the schema cannot judge, see schemathesis.toml), nothing it forbids is accepted. Runs last: it
+    uploads documents into this module's corpus."""
+    command = [
+        str(Path(ASSISTANT).with_name("schemathesis")),
+        "--config-file",
+        str(SCHEMATHESIS / "schemathesis.toml"),
+        "run",
+        f"{api.url}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {KEY}",
+        "--max-examples",
+        "40",
+        "--seed",
+        "20251",
+        "--workers",
+        "1",
+        "--generation-database",
+        "none",
+        "--no-color",
+    ]
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "hooks", "PYTHONPATH": str(SCHEMATHESIS)}
+    # In a folder of its own: schemathesis keeps a cache of what it found where it runs.
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+    assert "4/4" in result.stdout and "passed" in result.stdout

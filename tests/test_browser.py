@@ -6,6 +6,7 @@ Chromium the browser tests are skipped, unless ASSISTANT_REQUIRE_BROWSER=1 (as i
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -104,6 +105,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         ASSISTANT_CORPUS_DIR=str(root / "corpus"),
         ASSISTANT_INDEX_DIR=str(root / "index"),
         ASSISTANT_FEEDBACK_PATH=str(root / "feedback.jsonl"),
+        GRADIO_TEMP_DIR=str(root / "gradio"),  # Gradio's upload folder, to see what lands there
         HF_HUB_OFFLINE="1",
         GRADIO_ANALYTICS_ENABLED="False",
     )
@@ -179,9 +181,15 @@ class Session:
         accordion = self.page.locator("#add-document")
         if not self.page.locator("#upload input[type=file]").count():
             accordion.get_by_text("Add a document").click()
-        self.page.set_input_files("#upload input[type=file]", str(path))
         result = self.page.locator("#upload-result .upload-result")
-        result.wait_for(timeout=ANSWER_TIMEOUT_MS)
+        before = result.inner_text() if result.count() else ""
+        self.page.set_input_files("#upload input[type=file]", str(path))
+        self.page.wait_for_function(  # a new result, not the one of an earlier upload
+            "before => { const e = document.querySelector('#upload-result .upload-result');"
+            " return e !== null && e.innerText !== before; }",
+            arg=before,
+            timeout=ANSWER_TIMEOUT_MS,
+        )
         return str(result.inner_text())
 
     def uncovered(self, element: Any) -> bool:
@@ -313,6 +321,10 @@ def test_an_uploaded_document_is_answerable_at_once(chat: Session, tmp_path: Pat
     expect(reply).to_contain_text("Monday")
     expect(chat.page.locator("#sources .source").first).to_contain_text("Odesa grain port reopens")
     chat.screenshot("desktop-upload.png", full_page=False)
+    again = chat.upload(path)  # the same name again: kept apart, and the page says so
+    assert "under the new name uploads/odesa-port-2.txt" in again and "Replace" in again
+    chat.page.locator("#upload-result").scroll_into_view_if_needed()
+    chat.screenshot("desktop-upload-again.png", full_page=False)
 
 
 def test_markup_in_a_document_runs_nothing(chat: Session, tmp_path: Path) -> None:
@@ -343,3 +355,64 @@ def test_the_gradio_api_answers_the_same_question(server: Server) -> None:
     assert "cede territory" in answer["answer"]
     follow_up = client.predict(FOLLOW_UP, [[PRECONDITIONS, answer["answer"]]], api_name="/ask")
     assert "direct meeting between Zelensky and Putin" in follow_up["answer"]
+
+
+def _queue_event(url: str, trigger: int, first: Any) -> dict[str, Any]:
+    """Run the event that a component's upload starts, as the page does (join the queue, read its stream), with
+    first as the component's value and the event's other inputs left empty."""
+    import httpx
+
+    config = httpx.get(f"{url}config", timeout=30).json()
+    [event] = [dep for dep in config["dependencies"] if [trigger, "upload"] in dep["targets"]]
+    data = [first] + [None] * (len(event["inputs"]) - 1)
+    session = "attack-session"
+    body = {"data": data, "fn_index": event["id"], "trigger_id": trigger, "session_hash": session, "event_data": None}
+    joined = httpx.post(f"{url}gradio_api/queue/join", json=body, timeout=30)
+    assert joined.status_code == 200, joined.text
+    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=120) as stream:
+        for line in stream.iter_lines():
+            message = json.loads(line[len("data:") :]) if line.startswith("data:") else {}
+            if message.get("msg") == "process_completed":
+                return dict(message)
+    raise AssertionError("the event never completed")
+
+
+def test_the_upload_event_never_reads_a_server_file(server: Server, tmp_path: Path) -> None:
+    """The upload event's payload names a path; one the browser did not upload is refused and nothing of it is read."""
+    import httpx
+
+    secret = tmp_path / "server-notes.txt"
+    secret.write_text("Server notes\n\nThe vault combination is 4417 and must stay on this machine.\n")
+    config = httpx.get(f"{server.url}config", timeout=30).json()
+    [upload] = [c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "upload"]
+    payload = {"path": str(secret), "orig_name": secret.name, "meta": {"_type": "gradio.FileData"}}
+    completed = _queue_event(server.url, upload, payload)
+    shown = json.dumps(completed.get("output", {}))
+    assert not completed.get("success") or "not uploaded from this page" in shown, shown
+    assert "Added" not in shown and "4417" not in shown
+    assert not (server.root / "corpus" / "uploads" / secret.name).exists()
+    copied = [p for p in (server.root / "gradio").rglob("*") if p.is_file() and "4417" in p.read_text(errors="ignore")]
+    assert copied == [], "nothing of the file was copied into Gradio's cache"
+    found = httpx.post(f"{server.url}v1/retrieve", json={"query": "vault combination", "k": 5}, timeout=60).json()
+    assert all("4417" not in result["text"] for result in found["results"])
+
+
+def test_markup_typed_in_a_date_is_shown_as_text(chat: Session) -> None:
+    """The date field's error message quotes what was typed: as text, never as markup that runs."""
+    from playwright.sync_api import expect
+
+    chat.open(DESKTOP)
+    page = chat.page
+    page.locator("#settings").get_by_text("Settings").click()
+    payload = '<img src=x onerror="window.__pwned = 3">'
+    page.locator("#settings textarea").first.fill(payload)
+    page.fill("#question textarea", PRECONDITIONS)
+    page.press("#question textarea", "Enter")
+    expect(page.get_by_text(f"The start date '{payload}' is not a date")).to_be_visible()
+    page.wait_for_timeout(500)  # time for an onerror to fire, were there an <img>
+    assert page.evaluate("window.__pwned") is None and page.locator("img[src=x]").count() == 0
+    chat.screenshot("desktop-date-markup.png", full_page=False)
+    page.locator("#add-document").get_by_text("Add a document").click()
+    expect(page.locator("#upload-replace")).to_contain_text("Replace an earlier upload of the same name")
+    page.locator("#upload-replace").scroll_into_view_if_needed()
+    chat.screenshot("desktop-add-document.png", full_page=False)

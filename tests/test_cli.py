@@ -88,6 +88,12 @@ def test_retrieve_json_lists_ranked_chunks_with_metadata(capsys: pytest.CaptureF
         (["ask", "   "], "question is empty"),
         (["ask", "--k", "0", "Anything?"], "k must be between"),
         (["ask", "--since", "yesterday", "Anything?"], "YYYY-MM-DD"),
+        (
+            ["ask", "--since", "2025-W27-1", "Anything?"],
+            "The start date '2025-W27-1' is not a date; write it as YYYY-MM-DD",
+        ),
+        (["retrieve", "--until", "20250601", "Anything?"], "The end date '20250601' is not a date"),
+        (["ask", "--since", "2025-02-30", "Anything?"], "not a day of the calendar"),
         (["ingest", "--corpus", "/nonexistent/corpus"], "does not exist"),
     ],
 )
@@ -107,3 +113,37 @@ def test_console_script_runs_from_the_shell(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "run `assistant ingest` first" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ASSISTANT_K", "lots", "ASSISTANT_K='lots' is not valid; set it to a whole number from 1 to 50."),
+        ("ASSISTANT_K", "0", "ASSISTANT_K='0' is not valid; set it to a whole number from 1 to 50."),
+        ("ASSISTANT_DENSE_WEIGHT", "2", "ASSISTANT_DENSE_WEIGHT='2' is not valid; set it to a number from 0 to 1."),
+        ("ASSISTANT_MAX_UPLOAD_MB", "0", "set it to a number above 0 and at most 50."),
+        (
+            "ASSISTANT_CHUNK_OVERLAP",
+            "900",
+            "ASSISTANT_CHUNK_OVERLAP (900) must be smaller than ASSISTANT_CHUNK_SIZE (900).",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable_and_its_range(
+    variable: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert cli(["settings"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_a_damaged_catalog_is_one_line_that_says_how_to_rebuild(
+    indexed: None, isolated_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [catalog] = isolated_index.rglob("catalog.sqlite")
+    catalog.write_bytes(b"this is not a database" * 100)
+    assert cli(["ingest", "--corpus", str(BUNDLED_CORPUS)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"the local index in {isolated_index} is damaged" in err
+    assert "delete that folder and run `assistant ingest` again" in err

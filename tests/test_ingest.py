@@ -11,6 +11,7 @@ from assistant.index.snapshot import open_snapshot
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
 from assistant.testing import FakeEmbeddings
+from assistant.types import make_filters
 
 # What is synced, and when, does not depend on the model: these tests embed with the fake.
 pytestmark = pytest.mark.usefixtures("fake_embeddings")
@@ -166,3 +167,29 @@ def test_an_interrupted_ingest_keeps_its_work_and_the_next_run_finishes_it(
     assert report.unchanged == 2 and len(report.added) == 2  # only the two not yet embedded
     in_chroma, in_snapshot = _ids_everywhere(assistant)
     assert in_chroma == in_snapshot and len({chunk_id.split("#")[0] for chunk_id in in_snapshot}) == 4
+
+
+@pytest.mark.parametrize("first_alone", [True, False], ids=["md-then-txt", "both-at-once"])
+def test_two_files_with_one_document_id_are_reported_and_the_second_recovers(
+    corpus_copy: Path, tmp_path: Path, first_alone: bool
+) -> None:
+    """same.md and same.txt both give the id `same`: the first in path order is indexed, the other is reported
+    as skipped, and once the first is gone the other is indexed (it used to be lost for good)."""
+    (corpus_copy / "same.md").write_text("# Kherson ferry\n\nThe Kherson ferry resumed crossings.\n", encoding="utf-8")
+    assistant = _assistant(corpus_copy, tmp_path / "ix")
+    if first_alone:
+        assistant.ingest()
+    (corpus_copy / "same.txt").write_text("Odesa lighthouse\n\nThe Odesa lighthouse was repainted.\n", "utf-8")
+    report = assistant.ingest()
+    clash = [failure for failure in report.skipped if failure.source == "same.txt"]
+    assert len(clash) == 1 and "'same'" in clash[0].reason and "same.md" in clash[0].reason
+    assert assistant.retrieve("Kherson ferry", k=1)[0].chunk.source == "same.md"
+    again = assistant.ingest()
+    assert [failure.source for failure in again.skipped] == ["same.txt"], "the clash is reported until it is fixed"
+
+    (corpus_copy / "same.md").unlink()
+    recovered = assistant.ingest()
+    assert recovered.skipped == [] and recovered.updated == ["same"]
+    [found] = assistant.retrieve("Odesa lighthouse repainted", k=1, filters=make_filters(["same"]))
+    assert found.chunk.source == "same.txt" and "lighthouse" in found.chunk.text
+    assert assistant.ingest().unchanged == 5

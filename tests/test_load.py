@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assistant.errors import CorpusError, UsageError
 from assistant.ingest.load import FILE_TYPES, SUPPORTED_SUFFIXES, UPLOAD_SUFFIXES, doc_id_for, load_corpus
@@ -144,3 +151,82 @@ def test_the_file_type_registry_is_the_one_list_messages_and_docs_read(tmp_path:
     (tmp_path / "corpus" / "notes.docx").write_bytes(b"PK")
     _, [failure] = load_corpus(tmp_path / "corpus")
     assert failure.reason.endswith("(supported: .txt, .md, .markdown, .html, .htm, .pdf, .jsonl)")
+
+
+def test_pypdf_warnings_go_to_the_log_not_to_stderr(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A PDF that pypdf has to repair (here: its trailer names no /Root) still loads; pypdf's complaint is
+    logged with the file's name instead of being printed raw in the middle of ingest's output."""
+    repaired = minimal_pdf("Shelling damaged the power plant.").replace(b"/Root 1 0 R ", b"")
+    (tmp_path / "repaired.pdf").write_bytes(repaired)
+    # In a process of its own: pytest's log capture would hide what a plain run prints.
+    code = (
+        "import sys, pathlib\nfrom assistant.ingest.load import load_corpus\n"
+        "print(len(load_corpus(pathlib.Path(sys.argv[1]))[0]))"
+    )
+    plain = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert (plain.stdout, plain.stderr) == ("1\n", "")
+    with caplog.at_level(logging.INFO, logger="assistant.ingest.load"):
+        [document], failures = load_corpus(tmp_path)
+    assert failures == [] and "power plant" in document.text
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(message.startswith("repaired.pdf: pypdf: ") and "/Root" in message for message in messages)
+
+
+_TEXT = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=400)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXT, st.sampled_from(["\n", "\r\n", "\r"]))
+def test_a_text_file_loads_as_its_text(tmp_path_factory: pytest.TempPathFactory, text: str, newline: str) -> None:
+    """Any UTF-8 text file: the document's text is the file's text with line ends made \\n (and a BOM dropped),
+    or, when it holds nothing but white space, the file is skipped with that reason."""
+    folder = tmp_path_factory.mktemp("txt")
+    (folder / "note.txt").write_bytes(text.replace("\n", newline).encode())
+    documents, failures = load_corpus(folder)
+    expected = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if not expected.strip():
+        assert documents == [] and [f.reason for f in failures] == ["holds no text"]
+        return
+    [document] = documents
+    assert failures == [] and document.text == expected and document.doc_id == "note"
+    first, _, rest = expected.partition("\n")
+    titled = bool(first.strip()) and len(first.strip()) <= 200 and rest.startswith(("\n", " \n"))
+    assert document.title == (first.strip() if titled else "Note")
+
+
+_PLAIN = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")), min_size=1, max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    _PLAIN.filter(lambda title: title.strip() != ""),
+    st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)),
+    st.lists(_PLAIN.filter(lambda tag: "," not in tag and tag.strip() != ""), max_size=4),
+    _TEXT.filter(lambda body: body.strip() != ""),
+)
+def test_markdown_front_matter_comes_back_as_metadata(
+    tmp_path_factory: pytest.TempPathFactory, title: str, date: dt.date, tags: list[str], body: str
+) -> None:
+    """Front matter written by a YAML library is read back: title, date and tags, and the body as the text."""
+    folder = tmp_path_factory.mktemp("md")
+    meta = yaml.safe_dump({"title": title, "date": date, "tags": tags}, allow_unicode=True)
+    (folder / "story.md").write_text(f"---\n{meta}---\n{body}", encoding="utf-8", newline="")
+    [document], failures = load_corpus(folder)
+    assert failures == []
+    assert (document.title, document.date) == (title.strip(), date.isoformat())
+    assert document.tags == tuple(tag.strip() for tag in tags)
+    assert document.text == body.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600), st.sampled_from([".txt", ".md", ".html", ".pdf", ".jsonl", ".docx"]))
+def test_any_bytes_load_or_are_skipped_with_a_reason(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, suffix: str
+) -> None:
+    """Whatever a file holds, loading never fails: it gives documents with text, or a reason it was skipped."""
+    folder = tmp_path_factory.mktemp("bytes")
+    (folder / f"file{suffix}").write_bytes(data)
+    documents, failures = load_corpus(folder)
+    assert documents or failures
+    assert all(document.text.strip() and document.source == f"file{suffix}" for document in documents)
+    assert all(failure.reason and failure.source.startswith(f"file{suffix}") for failure in failures)

@@ -62,7 +62,25 @@ def uploads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatHandlers]:
     settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", max_upload_mb=0.02)
     assistant = Assistant(settings)
     assistant.ingest()
-    yield ChatHandlers(assistant, feedback_path=root / "feedback.jsonl")
+    yield ChatHandlers(assistant, feedback_path=root / "feedback.jsonl", uploaded=set())
+
+
+@pytest.fixture
+def upload_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Gradio's upload folder for this test (GRADIO_TEMP_DIR), where its upload route stores what browsers send."""
+    folder = tmp_path / "gradio"
+    folder.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+    return folder
+
+
+def received(handlers: ChatHandlers, folder: Path, name: str, data: bytes) -> str:
+    """A file as Gradio's upload route leaves it: in its upload folder, and in the set of files it received."""
+    path = folder / f"upload-{len(handlers.uploaded)}" / name
+    path.parent.mkdir()
+    path.write_bytes(data)
+    handlers.uploaded.add(str(path))  # type: ignore[attr-defined]
+    return str(path)
 
 
 def test_the_app_builds_without_launching(bundled: Assistant) -> None:
@@ -175,12 +193,9 @@ def test_feedback_appends_question_set_lines(chat: ChatHandlers, first_turn: lis
     assert down["verdict"] == "down" and down["history"] == [] and "evidence" not in down
 
 
-def test_an_upload_is_answerable_at_once(uploads: ChatHandlers, tmp_path: Path) -> None:
-    path = tmp_path / "odesa-port.txt"
-    path.write_text(
-        "Odesa grain port reopens\n\nThe grain port of Odesa reopened on Monday after repairs, port officials said.\n"
-    )
-    result, cleared = uploads.upload(str(path))
+def test_an_upload_is_answerable_at_once(uploads: ChatHandlers, upload_folder: Path) -> None:
+    text = "Odesa grain port reopens\n\nThe grain port of Odesa reopened on Monday after repairs, officials said.\n"
+    result, cleared = uploads.upload(received(uploads, upload_folder, "odesa-port.txt", text.encode()))
     assert cleared is None
     assert "upload-added" in result and "1 chunk added" in result and "uploads/odesa-port" in result
     _, _, turns, sources = ask(uploads, "When did the Odesa grain port reopen?")[-1]
@@ -197,27 +212,55 @@ def test_an_upload_is_answerable_at_once(uploads: ChatHandlers, tmp_path: Path) 
     ],
 )
 def test_a_bad_upload_is_refused_with_the_reason(
-    uploads: ChatHandlers, tmp_path: Path, name: str, data: bytes, reason: str | None
+    uploads: ChatHandlers, upload_folder: Path, name: str, data: bytes, reason: str | None
 ) -> None:
     corpus = uploads.assistant.settings.corpus_dir
     before = sorted(p.relative_to(corpus.parent) for p in corpus.parent.rglob("*") if "index" not in p.parts)
-    (tmp_path / "in").mkdir()
-    path = tmp_path / "in" / Path(name).name
-    path.write_bytes(data)
     if reason is None:  # a name with folders: the folders are dropped, the file lands in the uploads folder
-        assert uploads.assistant.add_document(name, data)[0] == ["uploads/escape"]
+        assert uploads.assistant.add_document(name, data).doc_ids == ["uploads/escape"]
         assert (corpus / "uploads" / "escape.txt").exists() and not (corpus.parent.parent / "escape.txt").exists()
         return
-    result, _ = uploads.upload(str(path))
+    result, _ = uploads.upload(received(uploads, upload_folder, Path(name).name, data))
     assert "upload-refused" in result and reason in result
     after = sorted(p.relative_to(corpus.parent) for p in corpus.parent.rglob("*") if "index" not in p.parts)
     assert after == before, "nothing was written"
 
 
-def test_markup_in_a_document_is_shown_as_text(uploads: ChatHandlers, tmp_path: Path) -> None:
-    path = tmp_path / "drill.txt"
-    path.write_text(f"Kharkiv shelter drill\n\nThe shelter drill in Kharkiv ended at noon {MARKUP} on Friday.\n")
-    uploads.upload(str(path))
+def test_only_files_the_browser_uploaded_are_read(uploads: ChatHandlers, upload_folder: Path, tmp_path: Path) -> None:
+    """The upload event names a path; one Gradio did not receive from a browser is refused before it is read."""
+    secret = tmp_path / "server-secret.txt"
+    secret.write_text("Server secret\n\nThe vault code is 1234, and nobody should read it.\n")
+    in_cache = upload_folder / "cached" / "copied.txt"  # in Gradio's folder (as a downloaded URL lands), not received
+    in_cache.parent.mkdir()
+    in_cache.write_bytes(secret.read_bytes())
+    uploads.uploaded.add(str(secret))  # type: ignore[attr-defined]  # even a listed path must lie in the folder
+    for path in (secret, in_cache, upload_folder / ".." / "server-secret.txt"):
+        result, _ = uploads.upload(str(path))
+        assert "upload-refused" in result and "not uploaded from this page" in result
+    assert not (uploads.assistant.settings.corpus_dir / "uploads" / "server-secret.txt").exists()
+    assert all("vault" not in r.chunk.text for r in uploads.assistant.retrieve("vault code", k=5))
+
+
+def test_a_name_already_taken_gets_a_number_unless_replace_is_ticked(
+    uploads: ChatHandlers, upload_folder: Path
+) -> None:
+    folder = uploads.assistant.settings.corpus_dir / "uploads"
+    first = b"Mykolaiv bridge\n\nThe Mykolaiv bridge reopened to trucks on Tuesday.\n"
+    second = b"Mykolaiv water\n\nMykolaiv restored its water supply on Thursday.\n"
+    uploads.upload(received(uploads, upload_folder, "mykolaiv.txt", first))
+    result, _ = uploads.upload(received(uploads, upload_folder, "mykolaiv.txt", second))
+    assert "under the new name uploads/mykolaiv-2.txt" in result and "uploads/mykolaiv-2" in result
+    assert (folder / "mykolaiv.txt").read_bytes() == first and (folder / "mykolaiv-2.txt").read_bytes() == second
+    third = b"Mykolaiv port\n\nThe Mykolaiv port stayed closed on Friday.\n"
+    result, _ = uploads.upload(received(uploads, upload_folder, "mykolaiv.txt", third), replace=True)
+    assert "Updated <strong>mykolaiv.txt</strong> as uploads/mykolaiv" in result
+    assert "It replaced uploads/mykolaiv.txt." in result
+    assert (folder / "mykolaiv.txt").read_bytes() == third
+
+
+def test_markup_in_a_document_is_shown_as_text(uploads: ChatHandlers, upload_folder: Path) -> None:
+    text = f"Kharkiv shelter drill\n\nThe shelter drill in Kharkiv ended at noon {MARKUP} on Friday.\n"
+    uploads.upload(received(uploads, upload_folder, "drill.txt", text.encode()))
     _, messages, _, sources = ask(uploads, "When did the shelter drill in Kharkiv end?")[-1]
     for html_text in (messages[-1]["content"], sources):
         assert "&lt;script&gt;" in html_text and "<script" not in html_text and "<img" not in html_text
@@ -251,6 +294,41 @@ def test_a_source_links_only_to_web_addresses() -> None:
         assert ('href="https://example.org/a?b=1&amp;c=2"' in rendered) is linked
         assert "javascript:" not in rendered
     assert "Sources of the latest answer" in sources_panel([])
+
+
+def test_markup_in_a_date_is_escaped_in_the_message(chat: ChatHandlers) -> None:
+    """Gradio shows an error's message as HTML: the date typed in must come back as text."""
+    with pytest.raises(gr.Error) as raised:
+        chat.check(PRECONDITIONS, date_from=MARKUP)
+    assert "&lt;script&gt;" in raised.value.message and "<script" not in raised.value.message
+    with pytest.warns(UserWarning) as warned:
+        ask(chat, PRECONDITIONS, date_to='<img src=x onerror="alert(1)">')
+    assert "&lt;img" in str(warned[0].message) and "<img" not in str(warned[0].message)
+
+
+@pytest.mark.parametrize(
+    ("history", "k", "message"),
+    [
+        ([["q", "a"]] * 21, None, "at most 20 [question, answer] pairs of text, not 21"),
+        ([["q", "a", "extra"]], None, "history must be a list of at most 20"),
+        ("not a list", None, "history must be a list"),
+        ([["q", "a" * 8001]], None, "longer than 8000 characters"),
+        (None, "many", "k must be a whole number from 1 to 50, not 'many'"),
+        (None, 2.5, "k must be a whole number from 1 to 50, not 2.5"),
+        (None, 0, "k must be between 1 and 50"),
+    ],
+)
+def test_the_gradio_api_checks_history_and_k_as_the_rest_api_does(
+    chat: ChatHandlers, history: object, k: object, message: str
+) -> None:
+    with pytest.raises(gr.Error) as raised:
+        chat.ask_api(PRECONDITIONS, history, k)  # type: ignore[arg-type]
+    assert message in raised.value.message
+
+
+def test_the_gradio_api_takes_k_as_a_number_or_text(chat: ChatHandlers) -> None:
+    assert len(chat.ask_api(PRECONDITIONS, [], "2")["citations"]) >= 1
+    assert chat.ask_api(PRECONDITIONS, [[PRECONDITIONS, "An answer."]] * 20, 3.0)["question"] == PRECONDITIONS
 
 
 def test_serving_beyond_loopback_needs_an_api_key(tmp_path: Path) -> None:

@@ -6,9 +6,11 @@ and the error messages all read it, so a new type is one loader and one entry th
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ _DATE_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.DOTALL)
 
 _Loaded = tuple[list[Document], list[LoadFailure]]
+_log = logging.getLogger(__name__)
 
 
 class _Unreadable(Exception):
@@ -214,7 +217,32 @@ def _load_html(file: CorpusFile) -> Document:
     return _document(file, text, meta, title or None)
 
 
+class _PdfWarnings(logging.Handler):
+    """pypdf's warnings (a repaired cross-reference table, a bad font) to our log, with the file they are about.
+
+    Left alone they would reach stderr raw, in the middle of a progress bar or a server's output.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _log.info("%s: pypdf: %s", _pdf_file.get("a PDF"), record.getMessage())
+
+
+_pdf_file: contextvars.ContextVar[str] = contextvars.ContextVar("pdf_file")
+_PYPDF_LOG = logging.getLogger("pypdf")
+if not any(isinstance(handler, _PdfWarnings) for handler in _PYPDF_LOG.handlers):
+    _PYPDF_LOG.addHandler(_PdfWarnings())
+    _PYPDF_LOG.propagate = False
+
+
 def _load_pdf(file: CorpusFile) -> Document:
+    token = _pdf_file.set(file.relative)
+    try:
+        return _read_pdf(file)
+    finally:
+        _pdf_file.reset(token)
+
+
+def _read_pdf(file: CorpusFile) -> Document:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 

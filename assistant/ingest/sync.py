@@ -24,7 +24,7 @@ from assistant.index.snapshot import build_snapshot, current_generation, passage
 from assistant.ingest.chunk import chunk_document, split_sentences
 from assistant.ingest.load import CorpusFile, file_type_names, load_file, scan_corpus
 from assistant.settings import Settings
-from assistant.types import ChunkInfo, Document, IngestReport
+from assistant.types import ChunkInfo, Document, IngestReport, LoadFailure
 
 # progress(done, total, what): called as documents are embedded
 Progress = Callable[[int, int, str], None]
@@ -111,33 +111,52 @@ def _failed_sources(report: IngestReport) -> set[str]:
 
 
 def _plan(catalog: Catalog, files: list[CorpusFile], report: IngestReport) -> list[_Planned]:
-    """Decide which documents to add, update and remove; parse only files whose bytes changed."""
+    """Decide which documents to add, update and remove; parse only files whose bytes changed.
+
+    One id, one document: when two files give the same document id (same.md and same.txt), the first in
+    path order is indexed and the other is reported as skipped, with the reason. A skipped file is read
+    again on every ingest, so it is indexed once the clash is gone.
+    """
     known_files = catalog.file_hashes()
     known_docs = catalog.document_hashes()
     docs_by_source: dict[str, list[str]] = defaultdict(list)
     for doc_id, (source, _) in known_docs.items():
         docs_by_source[source].append(doc_id)
-    kept: set[str] = set()
+    owner: dict[str, str] = {}  # doc_id -> the file that gives it
     planned: list[_Planned] = []
     for file in files:
         if known_files.get(file.relative) == file.sha256:
-            kept.update(docs_by_source[file.relative])
-            report.unchanged += len(docs_by_source[file.relative])
+            for doc_id in docs_by_source[file.relative]:
+                if _claim(owner, doc_id, file.relative, report):
+                    report.unchanged += 1
             continue
         documents, failures = load_file(file)
         report.skipped.extend(failures)
         for document in documents:
-            if document.doc_id in kept:
-                continue  # two files map to one id (a.md and a.txt): the first one wins
-            kept.add(document.doc_id)
+            if not _claim(owner, document.doc_id, file.relative, report):
+                continue
             doc_hash = document_hash(document)
             previous = known_docs.get(document.doc_id)
             if previous and previous[1] == doc_hash:
                 report.unchanged += 1
             else:
                 planned.append(_Planned(document, doc_hash, is_update=previous is not None))
-    report.removed.extend(sorted(set(known_docs) - kept))
+    report.removed.extend(sorted(set(known_docs) - set(owner)))
     return planned
+
+
+def _claim(owner: dict[str, str], doc_id: str, source: str, report: IngestReport) -> bool:
+    """Give doc_id to source unless an earlier file has it; a clash is reported as a skipped file."""
+    first = owner.setdefault(doc_id, source)
+    if first != source:
+        report.skipped.append(
+            LoadFailure(
+                source,
+                f"gives the document id '{doc_id}' that {first} already gives (an id is the path without its "
+                f"extension); only {first} is indexed: rename one of them to index both",
+            )
+        )
+    return first == source
 
 
 def _index_documents(

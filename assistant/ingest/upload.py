@@ -1,4 +1,10 @@
-"""Uploaded documents: checked before anything is written, saved in the corpus's uploads folder, indexed at once."""
+"""Uploaded documents: checked before anything is written, saved in the corpus's uploads folder, indexed at once.
+
+A file name keeps its letters in any script (NFC-normalised) and loses what could do harm: folders, control
+and format characters, leading dots, excess length. An upload never silently takes the place of another: a
+name (or document id) already in the uploads folder gets a numbered name (`report-2.txt`) unless the caller
+asks to replace it, and the result says which happened.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +12,91 @@ import hashlib
 import os
 import re
 import tempfile
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from assistant.errors import UsageError
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings
-from assistant.ingest.load import UPLOAD_SUFFIXES, CorpusFile, file_type_names, load_file
+from assistant.ingest.load import (
+    SUPPORTED_SUFFIXES,
+    UPLOAD_SUFFIXES,
+    CorpusFile,
+    doc_id_for,
+    file_type_names,
+    load_file,
+)
 from assistant.ingest.sync import ingest
 from assistant.settings import Settings
 from assistant.types import IngestReport
 
+# File systems allow 255 bytes a name; the numbered suffix (-2) and the temporary prefix need a little room.
+MAX_NAME_BYTES = 200
+_KEPT_PUNCTUATION = "._-"
+_DASHES = re.compile(r"-{2,}")
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """Where an uploaded document was saved, the documents it holds, and what indexing it changed."""
+
+    filename: str  # as given by the uploader
+    source: str  # where it was saved, relative to the corpus folder: uploads/report-2.txt
+    doc_ids: list[str]
+    replaced: list[str]  # earlier uploads (relative paths) it replaced, when replacing was asked for
+    name_taken: bool  # its name was taken by an earlier upload, so it was saved under a numbered one
+    report: IngestReport
+
+    @property
+    def renamed(self) -> bool:
+        """Whether it was saved under another name than the one given (made safe, or already taken)."""
+        return PurePosixPath(self.source).name != PurePosixPath(self.filename.replace("\\", "/")).name
+
+    def to_json(self) -> dict[str, Any]:
+        """The reply of POST /v1/documents."""
+        return {
+            "doc_ids": self.doc_ids,
+            "stored_as": self.source,
+            "renamed": self.renamed,
+            "name_taken": self.name_taken,
+            "replaced": self.replaced,
+            "chunks_added": self.report.chunks_added,
+            "ingest": self.report.to_json(),
+        }
+
 
 def upload_name(filename: str) -> str:
-    """A safe file name for an uploaded document: no folders, no odd characters, a supported type."""
-    name = PurePosixPath(filename.replace("\\", "/")).name
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-_")[:120]
-    suffix = PurePosixPath(name).suffix.lower()
-    if not name or not PurePosixPath(name).stem:
-        raise UsageError(f"'{filename}' is not a usable file name; name the file like report.txt.")
+    """A safe file name for an uploaded document: no folders or invisible characters, a supported type."""
+    name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
+    name = _DASHES.sub("-", "".join(_safe_char(ch) for ch in name)).strip("._- ")
+    path = PurePosixPath(name)
+    stem, suffix = path.stem.rstrip("._-"), path.suffix.lower()
+    if not suffix and name.lower().lstrip("-") in (s.lstrip(".") for s in UPLOAD_SUFFIXES):
+        stem, suffix = "", f".{name.lower().lstrip('-')}"  # all but the type was dropped, as in ".txt" or "?.txt"
+    if not suffix:
+        raise UsageError(f"'{_shown(filename)}' has no type; name the file like report.txt.")
+    stem = stem or "upload"  # nothing of the name was usable
     if suffix not in UPLOAD_SUFFIXES:
-        raise UsageError(f"'{filename}' is not a supported type; upload a {file_type_names(uploads=True)} file.")
-    return name
+        raise UsageError(
+            f"'{_shown(filename)}' is not a supported type; upload a {file_type_names(uploads=True)} file."
+        )
+    while len(f"{stem}{suffix}".encode()) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    return f"{stem.rstrip('._-')}{suffix}"
+
+
+def _safe_char(ch: str) -> str:
+    """A character of a file name as kept: letters, marks and digits of any script, '.', '_' and '-'."""
+    kind = unicodedata.category(ch)[0]
+    return ch if kind in "LMN" or ch in _KEPT_PUNCTUATION else "-"
+
+
+def _shown(filename: str) -> str:
+    """A file name fit for a one-line message: control characters made visible, length capped."""
+    shown = "".join(ch if ch.isprintable() else "?" for ch in filename)
+    return shown if len(shown) <= 120 else shown[:117] + "..."
 
 
 def add_document(
@@ -35,31 +105,87 @@ def add_document(
     data: bytes,
     embeddings: SentenceEmbeddings | None = None,
     store: VectorStore | None = None,
-) -> tuple[list[str], IngestReport]:
-    """Put an uploaded file into the corpus's uploads folder and index it; returns its document ids.
+    replace: bool = False,
+) -> StoredUpload:
+    """Put an uploaded file into the corpus's uploads folder and index it.
 
     The file is checked before anything is written: one that is too large or cannot be read is refused
-    with the reason, and the corpus is left as it was.
+    with the reason, and the corpus is left as it was. A name already taken gets a number (report-2.txt),
+    unless replace is set: then the earlier upload with that name (or that document id) is replaced.
     """
     limit = int(settings.max_upload_mb * 1024 * 1024)
     if len(data) > limit:
-        raise UsageError(f"'{filename}' is {len(data) / 1048576:.1f} MB; the limit is {settings.max_upload_mb:g} MB.")
+        raise UsageError(
+            f"'{_shown(filename)}' is {len(data) / 1048576:.1f} MB; the limit is {settings.max_upload_mb:g} MB."
+        )
     name = upload_name(filename)
     folder = settings.corpus_dir / settings.uploads_subdir
-    target = folder / name
-    if not target.resolve().is_relative_to(settings.corpus_dir.resolve()):
-        raise UsageError(f"'{filename}' would be written outside the corpus folder; rename it.")
-    with tempfile.TemporaryDirectory() as scratch:
+    if not (folder / name).resolve().is_relative_to(settings.corpus_dir.resolve()):
+        raise UsageError(f"'{_shown(filename)}' would be written outside the corpus folder; rename it.")
+    safe_name = name
+    replaced = _same_document(folder, name) if replace and folder.is_dir() else []
+    if not replace:
+        name = _free_name(folder, name)
+    with tempfile.TemporaryDirectory() as scratch:  # every upload type holds one document: only its text is checked
         probe = Path(scratch) / name
         probe.write_bytes(data)
         relative = f"{settings.uploads_subdir}/{name}"
         documents, failures = load_file(CorpusFile(probe, relative, hashlib.sha256(data).hexdigest()))
     if failures or not documents:
         reason = failures[0].reason if failures else "holds no text"
-        raise UsageError(f"'{filename}' was not added: it {reason}.")
+        raise UsageError(f"'{_shown(filename)}' was not added: it {reason}.")
     folder.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{name}.partial")
+    partial = folder / f".{hashlib.sha256(name.encode()).hexdigest()[:16]}.partial"
     partial.write_bytes(data)
-    os.replace(partial, target)
+    if replace:
+        os.replace(partial, folder / name)
+    else:
+        name = _link_free(partial, folder, name)
+    for other in replaced:
+        if other != name:
+            (folder / other).unlink(missing_ok=True)
     report = ingest(settings, embeddings, None, store)
-    return [document.doc_id for document in documents], report
+    source = f"{settings.uploads_subdir}/{name}"
+    return StoredUpload(
+        filename,
+        source,
+        [doc_id_for(source)],  # the name may have changed since the probe: another upload took it meanwhile
+        [f"{settings.uploads_subdir}/{other}" for other in replaced],
+        name != safe_name,
+        report,
+    )
+
+
+def _same_document(folder: Path, name: str) -> list[str]:
+    """Files in the folder that give the same document id as name (report.txt, report.md): what replacing replaces."""
+    stem = PurePosixPath(name).stem
+    return sorted(
+        path.name for path in folder.glob("*") if path.is_file() and path.stem == stem and _is_document(path.name)
+    )
+
+
+def _is_document(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def _free_name(folder: Path, name: str) -> str:
+    """name, or name with the first free number (report-2.txt) when a file there already gives its document id."""
+    stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
+    number = 1
+    candidate = name
+    while folder.is_dir() and _same_document(folder, candidate):
+        number += 1
+        candidate = f"{stem}-{number}{suffix}"
+    return candidate
+
+
+def _link_free(partial: Path, folder: Path, name: str) -> str:
+    """Move partial to a free name in folder, never replacing a file (another upload may have taken name)."""
+    while True:
+        try:
+            os.link(partial, folder / name)  # fails when the name exists, unlike a rename
+        except FileExistsError:
+            name = _free_name(folder, name)
+            continue
+        partial.unlink()
+        return name

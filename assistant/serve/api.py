@@ -11,6 +11,7 @@ import binascii
 import ipaddress
 import itertools
 import json
+import logging
 import secrets
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -26,6 +27,7 @@ from starlette.exceptions import HTTPException
 
 from assistant.errors import AssistantError, BackendError, CorpusError, IndexMissingError, UsageError
 from assistant.pipeline import Assistant
+from assistant.serve.guard import MISSING_KEY, WRONG_KEY, BodyTooLarge, Guard, error_body
 from assistant.serve.schema import (
     ERRORS,
     SSE_DOC,
@@ -40,13 +42,21 @@ from assistant.serve.schema import (
 from assistant.settings import Settings
 from assistant.types import Answer
 
+
+class _NotConfigured(AssistantError):
+    """A valid request that this server is not set up for: a 409, like a corpus with no index yet."""
+
+
 # Who is at fault decides the status: the caller (4xx) or a service we depend on (503).
 _STATUS: dict[type[AssistantError], int] = {
     UsageError: 400,
     IndexMissingError: 409,
     CorpusError: 409,
     BackendError: 503,
+    _NotConfigured: 409,
 }
+_log = logging.getLogger(__name__)
+NO_CHAT_MODEL = "This server has no chat model; ask with mode 'extractive' (its operator can set ASSISTANT_LLM)."
 # Module level: FastAPI resolves the string annotations of dependencies in the module's namespace.
 _BEARER = HTTPBearer(auto_error=False, description="The server's ASSISTANT_API_KEY.")
 
@@ -84,6 +94,8 @@ def create_app(assistant: Assistant) -> FastAPI:
     @v1.post("/ask", response_model=AskResponse, responses={**ERRORS, 200: {"content": SSE_DOC}})
     def ask(body: AskRequest, request: Request) -> Response:
         """Answer a question with citations, or abstain; streamed as server-sent events when asked."""
+        if body.mode == "chat" and assistant.chat_model is None:
+            raise _NotConfigured(NO_CHAT_MODEL)
         args = (body.question, body.history, body.k, body.filters(), body.mode, body.as_of)
         if not (body.stream or "text/event-stream" in request.headers.get("accept", "")):
             return JSONResponse(assistant.ask(*args).to_json())
@@ -104,22 +116,26 @@ def create_app(assistant: Assistant) -> FastAPI:
     )
     async def add_document(request: Request) -> JSONResponse:
         """Add a document (multipart field `file`, or JSON {filename, content}) and index it at once."""
-        filename, data = await _upload(request, assistant.settings)
-        doc_ids, report = await run_in_threadpool(assistant.add_document, filename, data)
-        return JSONResponse(
-            {"doc_ids": doc_ids, "chunks_added": report.chunks_added, "ingest": report.to_json()}, status_code=201
-        )
+        filename, data, replace = await _upload(request)
+        stored = await run_in_threadpool(assistant.add_document, filename, data, replace)
+        return JSONResponse(stored.to_json(), status_code=201)
 
     app.include_router(v1)
+    # Outermost of our layers: it answers before FastAPI reads a body, for the routes mounted later too.
+    app.add_middleware(
+        Guard, api_key=assistant.settings.api_key, upload_bytes=int(assistant.settings.max_upload_mb * 1024 * 1024)
+    )
     return app
 
 
 def _key_check(api_key: str) -> Any:
+    # Guard refuses a missing or wrong key before the body is read; this dependency puts the bearer scheme
+    # in the OpenAPI schema and checks again, in case the app is served without Guard.
     def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
         if credentials is None:
-            raise _Unauthorized("This server requires an API key: send the header `Authorization: Bearer <key>`.")
+            raise _Unauthorized(MISSING_KEY)
         if not secrets.compare_digest(credentials.credentials.encode(), api_key.encode()):
-            raise _Unauthorized("The API key is wrong: send the key the server was started with (ASSISTANT_API_KEY).")
+            raise _Unauthorized(WRONG_KEY)
 
     return check
 
@@ -128,28 +144,28 @@ class _Unauthorized(Exception):
     pass
 
 
-async def _upload(request: Request, settings: Settings) -> tuple[str, bytes]:
-    """The uploaded file's name and bytes, from a multipart form or a JSON body."""
-    limit = int(settings.max_upload_mb * 1024 * 1024)
-    if int(request.headers.get("content-length") or 0) > limit * 4 // 3 + 65536:  # room for base64 and form framing
-        raise UsageError(f"The upload is larger than the limit of {settings.max_upload_mb:g} MB.")
+async def _upload(request: Request) -> tuple[str, bytes, bool]:
+    """The uploaded file's name, its bytes and whether to replace an earlier upload, from a form or JSON."""
     kind = request.headers.get("content-type", "")
     if kind.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=5)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise UsageError("Send the document in a multipart form field named 'file'.")
-        return upload.filename or "", await upload.read()
+        replace = str(form.get("replace") or "false").strip().lower()
+        if replace not in ("true", "false"):
+            raise UsageError(f"The form field 'replace' is '{replace[:20]}'; send true or false.")
+        return upload.filename or "", await upload.read(), replace == "true"
     if kind.startswith("application/json"):
         try:
             body = DocumentRequest.model_validate_json(await request.body())
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
         if body.encoding == "text":
-            return body.filename, body.content.encode()
+            return body.filename, body.content.encode(), body.replace
         try:
-            return body.filename, base64.b64decode(body.content, validate=True)
-        except binascii.Error:
+            return body.filename, base64.b64decode(body.content, validate=True), body.replace
+        except (binascii.Error, ValueError):  # ValueError: characters outside ASCII
             raise UsageError(
                 "content is not valid base64; encode the file's bytes as base64 or send it as text."
             ) from None
@@ -164,52 +180,48 @@ def _sse(events: Iterator[str | Answer]) -> Iterator[str]:
             else:
                 yield _event("delta", {"text": event})
     except AssistantError as exc:
-        yield _event("error", _body(type(exc).__name__, str(exc)))
+        yield _event("error", error_body(type(exc).__name__, str(exc)))
     except Exception as exc:  # the stream has started: the status is sent, so the failure goes in an event
-        yield _event("error", _body("InternalError", f"unexpected failure ({type(exc).__name__})"))
+        _log.exception("streaming an answer failed")
+        yield _event("error", error_body("InternalError", f"unexpected failure ({type(exc).__name__})"))
 
 
 def _event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _body(kind: str, message: str) -> dict[str, Any]:
-    return {"error": {"type": kind, "message": message}}
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     async def assistant_error(request: Request, exc: Exception) -> JSONResponse:
         status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 500)
-        return JSONResponse(_body(type(exc).__name__, str(exc)), status_code=status)
+        return JSONResponse(error_body(type(exc).__name__, str(exc)), status_code=status)
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         problems = [
-            {"field": ".".join(str(part) for part in error["loc"] if part != "body") or "body", "problem": error["msg"]}
+            {
+                "field": ".".join(str(part) for part in error["loc"] if part != "body") or "body",
+                "problem": error["msg"].removeprefix("Value error, "),  # pydantic's prefix for our own checks
+            }
             for error in exc.errors()
         ]
         message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-        body = _body("ValidationError", f"Invalid request: {message}.")
+        body = error_body("ValidationError", f"Invalid request: {message}.")
         return JSONResponse({"error": {**body["error"], "details": problems}}, status_code=422)
 
     async def unauthorized(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(
-            _body("AuthenticationError", str(exc)), status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            error_body("AuthenticationError", str(exc)), status_code=401, headers={"WWW-Authenticate": "Bearer"}
         )
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        return JSONResponse(_body("HTTPError", str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
-
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        message = f"Unexpected failure ({type(exc).__name__}); see the server log."
-        return JSONResponse(_body("InternalError", message), status_code=500)
+        kind = "RequestTooLarge" if isinstance(exc, BodyTooLarge) else "HTTPError"
+        return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
     app.add_exception_handler(AssistantError, assistant_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(_Unauthorized, unauthorized)
     app.add_exception_handler(HTTPException, http_error)
-    app.add_exception_handler(Exception, unexpected)
 
 
 def is_loopback(host: str) -> bool:

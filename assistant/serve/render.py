@@ -11,9 +11,13 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from assistant.types import Answer, ChunkInfo, Citation, IngestReport
+from assistant.types import Answer, ChunkInfo, Citation
+
+if TYPE_CHECKING:
+    from assistant.ingest.upload import StoredUpload
 
 ABSTENTION_LABEL = "Not in the corpus"
 # Characters of the passage shown on each side of the quote: enough to judge it, short enough to scan.
@@ -158,15 +162,24 @@ def pending_sources(question: str) -> str:
     return f'<div class="sources-panel"><p class="sources-empty">{waiting}</p></div>'
 
 
-def upload_added(filename: str, doc_ids: Sequence[str], report: IngestReport) -> str:
-    """The result of an upload that was indexed."""
-    documents = ", ".join(html.escape(doc_id) for doc_id in doc_ids)
+def upload_added(stored: StoredUpload) -> str:
+    """The result of an upload that was indexed: where it was saved, and whether it replaced or was renumbered."""
+    documents = ", ".join(html.escape(doc_id) for doc_id in stored.doc_ids)
+    report = stored.report
     verb = "Updated" if report.updated and not report.added else "Added"
     chunks = report.chunks_added
+    note = ""
+    if stored.replaced:
+        note = f" It replaced {html.escape(', '.join(stored.replaced))}."
+    elif stored.name_taken:
+        note = (
+            f" An earlier upload has that name, so it was saved under the new name {html.escape(stored.source)}"
+            " (tick Replace to replace the earlier one instead)."
+        )
     return (
-        f'<p class="upload-result upload-added">{verb} <strong>{html.escape(filename)}</strong> as {documents}: '
+        f'<p class="upload-result upload-added">{verb} <strong>{html.escape(stored.filename)}</strong> as {documents}: '
         f"{chunks} chunk{'s' if chunks != 1 else ''} added; {report.chunks_total} in the index. "
-        "You can ask about it now.</p>"
+        f"You can ask about it now.{note}</p>"
     )
 
 

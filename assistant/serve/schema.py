@@ -5,33 +5,67 @@ Requests are validated here (sizes, ranges, dates), so a bad request is a 422 wi
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from assistant.errors import UsageError
 from assistant.ingest.load import file_type_names
 from assistant.limits import MAX_HISTORY_TURNS, MAX_K, MAX_QUESTION_CHARS, MAX_TURN_CHARS, MIN_K
-from assistant.types import Citation, Filters, make_filters
+from assistant.types import Citation, Filters, check_date, make_filters
 
 _Text = Annotated[str, StringConstraints(max_length=MAX_TURN_CHARS)]
-_Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
+# A character that is not white space as Python sees it (str.isspace), spelt out so JSON Schema says the same.
+_NOT_BLANK = "[^\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_Question = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS, pattern=_NOT_BLANK),
+]
+
+
+def _date(value: str) -> str:
+    try:
+        return check_date(value)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON's 3 and 3.0 are the same integer; "3" and true are not numbers.
+    if isinstance(value, str | bool):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+# YYYY-MM-DD and a real day, and declared so, so that clients and schema-driven tools know.
+_Date = Annotated[str, AfterValidator(_date), WithJsonSchema({"type": "string", "format": "date"})]
+_Count = Annotated[
+    int, Field(ge=MIN_K, le=MAX_K), BeforeValidator(_whole_number)
+]  # this order: the schema gets the range
+_DocId = Annotated[str, StringConstraints(max_length=500)]
+_Tag = Annotated[str, StringConstraints(max_length=200)]
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    k: int | None = Field(
-        default=None, ge=MIN_K, le=MAX_K, description="Passages to retrieve (default: the server's k)."
-    )
-    doc_ids: list[str] = Field(default_factory=list, max_length=200, description="Only these documents.")
-    date_from: str | None = Field(default=None, description="Only documents dated on or after (YYYY-MM-DD).")
-    date_to: str | None = Field(default=None, description="Only documents dated on or before (YYYY-MM-DD).")
-    tags: list[str] = Field(default_factory=list, max_length=50, description="Only documents with one of these tags.")
-    as_of: dt.date | None = Field(
+    k: _Count | None = Field(default=None, description="Passages to retrieve, 1 to 50 (default: the server's k).")
+    doc_ids: list[_DocId] = Field(default_factory=list, max_length=200, description="Only these documents.")
+    date_from: _Date | None = Field(default=None, description="Only documents dated on or after (YYYY-MM-DD).")
+    date_to: _Date | None = Field(default=None, description="Only documents dated on or before (YYYY-MM-DD).")
+    tags: list[_Tag] = Field(default_factory=list, max_length=50, description="Only documents with one of these tags.")
+    as_of: _Date | None = Field(
         default=None,
-        strict=True,
         description="The date the question is asked from (YYYY-MM-DD; default today): later documents are not "
         "used, and 'this week' or 'last year' are read relative to it.",
     )
@@ -62,7 +96,13 @@ class AskRequest(_Request):
     mode: Literal["extractive", "chat"] | None = Field(
         default=None, description="extractive quotes the corpus; chat uses the configured chat model; default picks."
     )
-    stream: bool = Field(default=False, description="Stream server-sent events (also: Accept: text/event-stream).")
+    stream: StrictBool = Field(
+        default=False, description="Stream server-sent events (also: Accept: text/event-stream)."
+    )
+
+
+# A supported suffix, in any case (JSON Schema's regular expressions have no flag for that).
+_UPLOAD_NAME = r"\.([Tt][Xx][Tt]|[Mm][Dd]|[Mm][Aa][Rr][Kk][Dd][Oo][Ww][Nn]|[Hh][Tt][Mm][Ll]?|[Pp][Dd][Ff])$"
 
 
 class DocumentRequest(BaseModel):
@@ -71,10 +111,49 @@ class DocumentRequest(BaseModel):
     filename: str = Field(
         min_length=1,
         max_length=200,
+        pattern=_UPLOAD_NAME,
         description=f"File name; its suffix gives the type ({file_type_names(uploads=True)}).",
     )
-    content: str = Field(description="The file's content: text, or base64 when encoding is base64 (PDF).")
+    content: str = Field(min_length=1, description="The file's content: text, or base64 when encoding is base64 (PDF).")
     encoding: Literal["text", "base64"] = "text"
+    replace: StrictBool = Field(
+        default=False,
+        description="Replace an earlier upload of this name; otherwise a taken name is saved as a numbered one.",
+    )
+
+
+def history_of_json(history: Any) -> list[tuple[str, str]]:
+    """History sent as JSON (the Gradio /ask endpoint) as pairs; UsageError unless a short list of text pairs."""
+    if history is None:
+        return []
+    shape = f"history must be a list of at most {MAX_HISTORY_TURNS} [question, answer] pairs of text"
+    if not isinstance(history, list | tuple):
+        raise UsageError(f"{shape}.")
+    if len(history) > MAX_HISTORY_TURNS:
+        raise UsageError(f"{shape}, not {len(history)}; send the latest {MAX_HISTORY_TURNS}.")
+    pairs = []
+    for turn in history:
+        if not (isinstance(turn, list | tuple) and len(turn) == 2 and all(isinstance(text, str) for text in turn)):
+            raise UsageError(f"{shape}.")
+        if max(len(text) for text in turn) > MAX_TURN_CHARS:
+            raise UsageError(f"A turn of history is longer than {MAX_TURN_CHARS} characters; shorten it.")
+        pairs.append((turn[0], turn[1]))
+    return pairs
+
+
+def k_of_json(k: Any) -> int | None:
+    """k sent as JSON (the Gradio /ask endpoint) as a whole number (None: the server's); UsageError otherwise."""
+    if k is None or k == "":
+        return None
+    if isinstance(k, bool) or not isinstance(k, int | float | str):
+        raise UsageError(f"k must be a whole number from 1 to {MAX_K}.")
+    try:
+        number = float(k)
+    except ValueError:
+        raise UsageError(f"k must be a whole number from 1 to {MAX_K}, not '{str(k)[:20]}'.") from None
+    if not number.is_integer():
+        raise UsageError(f"k must be a whole number from 1 to {MAX_K}, not {k}.")
+    return int(number)
 
 
 class ChunkRecord(BaseModel):
@@ -113,6 +192,10 @@ class AskResponse(BaseModel):
 
 class DocumentResponse(BaseModel):
     doc_ids: list[str]
+    stored_as: str = Field(description="Where it was saved, relative to the corpus folder (uploads/report-2.txt).")
+    renamed: bool = Field(description="Saved under another name than the one sent (made safe, or taken).")
+    name_taken: bool = Field(description="Its name was taken by an earlier upload, so it got a numbered one.")
+    replaced: list[str] = Field(description="Earlier uploads it replaced (only when replace was asked for).")
     chunks_added: int
     ingest: dict[str, Any] = Field(description="The ingest summary, as `assistant ingest --json` prints it.")
 
@@ -134,7 +217,10 @@ UPLOAD_SCHEMA = {
         "multipart/form-data": {
             "schema": {
                 "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "replace": {"type": "boolean", "default": False},
+                },
                 "required": ["file"],
             }
         },

@@ -7,9 +7,10 @@ the chat event); a traceback never does.
 
 from __future__ import annotations
 
+import html
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,12 @@ import gradio as gr
 
 from assistant.errors import AssistantError, IndexMissingError
 from assistant.ingest.load import UPLOAD_SUFFIXES, file_type_names
-from assistant.limits import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, checked_history_length, parse_k
+from assistant.limits import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, parse_k
 from assistant.pipeline import AnswerMode, Assistant
 from assistant.retrieval.timeframe import parse_date
 from assistant.serve import render
 from assistant.serve.feedback import Verdict, record_feedback
+from assistant.serve.schema import history_of_json, k_of_json
 from assistant.settings import Settings
 from assistant.types import Answer, make_filters
 
@@ -36,6 +38,7 @@ EMPTY_QUESTION = "Type a question about the corpus first."
 UNEXPECTED_ERROR = "Something went wrong on the server; the server log has the details. Please try again."
 FEEDBACK_SAVED = "Thanks, your feedback was saved."
 NOT_ANSWERED = "Could not answer"
+NOT_UPLOADED = "That file was not uploaded from this page; choose the file with the upload box."
 
 _log = logging.getLogger(__name__)
 
@@ -71,9 +74,11 @@ def sources_of(turns: list[Turn]) -> str:
 class ChatHandlers:
     """The event handlers of the chat, over one assistant."""
 
-    def __init__(self, assistant: Assistant, feedback_path: Path | None = None) -> None:
+    def __init__(self, assistant: Assistant, feedback_path: Path | None = None, uploaded: Collection[str] = ()) -> None:
+        """uploaded: the paths of the files Gradio received from browsers (build_ui passes its live set)."""
         self.assistant = assistant
         self.feedback_path = feedback_path or assistant.settings.feedback_path
+        self.uploaded = uploaded
 
     def check(
         self, question: str, date_from: str | None = None, date_to: str | None = None, as_of: str | None = None
@@ -85,7 +90,7 @@ class ChatHandlers:
             make_filters(None, (date_from or "").strip(), (date_to or "").strip())
             parse_date(as_of)
         except AssistantError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(_toast(exc), print_exception=False) from None
 
     def respond(
         self,
@@ -122,7 +127,7 @@ class ChatHandlers:
                 reply = {"role": "assistant", "content": render.answer_html(text, number)}
                 yield "", [*messages_of(turns), asked, reply], turns, render.pending_sources(question)
         except AssistantError as exc:
-            gr.Warning(str(exc), title=NOT_ANSWERED)
+            gr.Warning(_toast(exc), title=NOT_ANSWERED)
         except Exception:
             _log.exception("answering %r failed", question)
             gr.Warning(UNEXPECTED_ERROR, title=NOT_ANSWERED)
@@ -147,38 +152,57 @@ class ChatHandlers:
         if self.feedback(turns, index, data.liked) is not None:
             gr.Info(FEEDBACK_SAVED)
 
-    def upload(self, path: str | None) -> tuple[str, None]:
-        """Add an uploaded file to the corpus; returns the result to show and clears the file input."""
+    def upload(self, path: str | None, replace: bool = False) -> tuple[str, None]:
+        """Add an uploaded file to the corpus; returns the result to show and clears the file input.
+
+        Only a file that the browser uploaded to this server is read: the event's payload names a path, and
+        a path Gradio did not receive as an upload (a server file, a downloaded URL) is refused unread.
+        """
         if not path:
             return render.upload_refused("No file was received; choose a file to upload."), None
+        if not self._was_uploaded(path):
+            _log.warning("refused an upload event naming %r: not a file this server received", path)
+            return render.upload_refused(NOT_UPLOADED), None
         name = Path(path).name
         try:
             # Gradio has already refused files over the size limit, so reading this one whole is fine.
-            doc_ids, report = self.assistant.add_document(name, Path(path).read_bytes())
+            stored = self.assistant.add_document(name, Path(path).read_bytes(), replace=bool(replace))
         except AssistantError as exc:
             return render.upload_refused(str(exc)), None
         except Exception:
             _log.exception("adding %r failed", name)
             return render.upload_refused(UNEXPECTED_ERROR), None
-        return render.upload_added(name, doc_ids, report), None
+        return render.upload_added(stored), None
+
+    def _was_uploaded(self, path: str) -> bool:
+        """Whether path is a file Gradio stored from a browser upload (and still inside its upload folder)."""
+        from gradio.utils import get_upload_folder, is_in_or_equal
+
+        return path in self.uploaded and is_in_or_equal(path, get_upload_folder()) and Path(path).is_file()
 
     def ask_api(
         self,
         question: str,
         history: list[list[str]] | None = None,
-        k: int | None = None,
+        k: int | float | str | None = None,
         as_of: str | None = None,
     ) -> dict[str, Any]:
         """Answer a question (history: earlier [question, answer] pairs; as_of: YYYY-MM-DD, default today);
-        returns what `assistant ask --json` prints."""
+        returns what `assistant ask --json` prints.
+
+        The same limits as the REST API: at most MAX_HISTORY_TURNS turns of history, each text at most
+        MAX_TURN_CHARS.
+        """
         try:
-            pairs = [(str(user), str(reply)) for user, reply in history or []]
-            checked_history_length(len(pairs))
-            return self.assistant.ask(question, pairs, k=parse_k(k), as_of=as_of or None).to_json()
-        except (TypeError, ValueError):
-            raise gr.Error("history must be a list of [question, answer] pairs.", print_exception=False) from None
-        except AssistantError as exc:
+            answer = self.assistant.ask(question, history_of_json(history), k=k_of_json(k), as_of=as_of or None)
+        except AssistantError as exc:  # an API client reads the message as text: not escaped
             raise gr.Error(str(exc), print_exception=False) from None
+        return answer.to_json()
+
+
+def _toast(exc: Exception) -> str:
+    """An error's message for a Gradio toast, which renders HTML: escaped, so input quoted in it stays text."""
+    return html.escape(str(exc), quote=False)
 
 
 def _verdict(liked: bool | str | None) -> Verdict | None:
@@ -211,6 +235,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
     if assistant.chat_model:
         modes.append((f"Chat model: {assistant.chat_model}", "chat"))
     with gr.Blocks(title="Conflict-corpus assistant", analytics_enabled=False) as blocks:
+        handlers.uploaded = blocks.upload_file_set  # the files Gradio's upload route received, kept up to date
         turns = gr.State([])
         gr.HTML(
             '<header class="app-header"><h1>Conflict-corpus assistant</h1>'
@@ -269,6 +294,11 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                         type="filepath",
                         elem_id="upload",
                     )
+                    replace = gr.Checkbox(
+                        label="Replace an earlier upload of the same name",
+                        info="Otherwise a file whose name is taken is saved under a new one (report-2.txt).",
+                        elem_id="upload-replace",
+                    )
                     upload_result = gr.HTML(elem_id="upload-result")
             with gr.Column(scale=2, min_width=280, elem_id="sources-column"):
                 sources = gr.HTML(render.sources_panel([]), label="Sources", elem_id="sources")
@@ -287,7 +317,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
         chatbot.like(handlers.on_like, turns, None, api_visibility="private")
         # The chat's clear (trash) button empties the chat; the conversation and its sources go with it.
         chatbot.clear(lambda: ([], render.sources_panel([])), None, [turns, sources], api_visibility="private")
-        upload.upload(handlers.upload, upload, [upload_result, upload], api_visibility="private")
+        upload.upload(handlers.upload, [upload, replace], [upload_result, upload], api_visibility="private")
         gr.api(handlers.ask_api, api_name="ask")
     return blocks
 
@@ -307,7 +337,11 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
         print(f"No index for {settings.corpus_dir} yet; indexing it first.", file=sys.stderr, flush=True)
         assistant.ingest()
     assistant.retrieve("warm up", k=1)  # load the model now, not on the first question
-    app = gr.mount_gradio_app(create_app(assistant), build_ui(assistant), path="/", **page_options(settings))
+    blocks = build_ui(assistant)
+    app = gr.mount_gradio_app(create_app(assistant), blocks, path="/", **page_options(settings))
+    # Gradio checks that a file named in an event's payload was uploaded (and copies nothing else into its
+    # cache) only once the app counts as launched, which mounting alone does not do.
+    blocks.has_launched = True
     shown = f"[{host}]" if ":" in host else host
     print(f"The chat is at http://{shown}:{port}/ (REST API beside it); Ctrl+C stops it.", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

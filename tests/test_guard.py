@@ -1,0 +1,178 @@
+"""The gate in front of the API and the web chat, in process: sign-in limits and a 500 that keeps the connection.
+
+The size limits and the key-before-body check are tested against a real `assistant api` process in test_api.py.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+import httpx
+import pytest
+import uvicorn
+
+from assistant.pipeline import Assistant
+from assistant.serve import guard
+from assistant.serve.api import create_app
+from assistant.serve.page import page_options
+from assistant.serve.ui import build_ui
+from assistant.settings import Settings
+
+from .servers import free_port
+
+KEY = "guard-key-5678"
+
+
+@pytest.fixture
+def keyed(tmp_path: Path) -> Assistant:
+    """An assistant with an API key and no index (every answer would be a 409: enough to tell 401 and 429 apart)."""
+    return Assistant(Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", api_key=KEY))
+
+
+def _client(app: object, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+class _Clock:
+    """Stands in for time.monotonic in the guard module, so a test can let time pass."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    fake = _Clock()
+    monkeypatch.setattr(guard.time, "monotonic", fake)
+    return fake
+
+
+@pytest.mark.asyncio
+async def test_wrong_api_keys_are_limited_per_client_address(keyed: Assistant, clock: _Clock) -> None:
+    app = create_app(keyed)
+    body = {"query": "anything"}
+    async with _client(app, "203.0.113.7") as attacker, _client(app, "203.0.113.8") as other:
+        statuses = [
+            (await attacker.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer guess{n}"})).status_code
+            for n in range(guard.SIGN_IN_BURST)
+        ]
+        assert statuses == [401] * guard.SIGN_IN_BURST
+        blocked = await attacker.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer {KEY}"})
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+        assert blocked.json()["error"]["message"].startswith("Too many failed sign-ins from this address")
+        # another address is not held up, and the right key works there
+        allowed = await other.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer {KEY}"})
+        assert allowed.status_code == 409
+        clock.now += guard.SIGN_IN_REFILL_SECONDS  # one more try is earned
+        assert (
+            await attacker.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer {KEY}"})
+        ).status_code == 409
+        assert (
+            await attacker.post("/v1/retrieve", json=body, headers={"Authorization": "Bearer no"})
+        ).status_code == 401
+        assert (
+            await attacker.post("/v1/retrieve", json=body, headers={"Authorization": "Bearer no"})
+        ).status_code == 429
+
+
+@pytest.mark.asyncio
+async def test_wrong_passwords_at_the_web_chat_sign_in_are_limited(keyed: Assistant, clock: _Clock) -> None:
+    app = gr.mount_gradio_app(create_app(keyed), build_ui(keyed), path="/", **page_options(keyed.settings))
+    async with _client(app, "198.51.100.4") as attacker:
+        for n in range(guard.SIGN_IN_BURST):
+            wrong = await attacker.post("/login", data={"username": "me", "password": f"guess{n}"})
+            assert wrong.status_code == 400, wrong.text  # Gradio's "Incorrect credentials."
+        blocked = await attacker.post("/login", data={"username": "me", "password": KEY})
+        assert blocked.status_code == 429
+        clock.now += guard.SIGN_IN_REFILL_SECONDS
+        signed_in = await attacker.post("/login", data={"username": "me", "password": KEY})
+        assert signed_in.status_code in (200, 302, 307), signed_in.text
+
+
+def test_the_limiter_remembers_a_bounded_number_of_addresses(clock: _Clock) -> None:
+    """Guessing from ever new addresses cannot grow the server's memory without end."""
+    limiter = guard.SignInLimiter(burst=2, refill_seconds=1.0)
+    for n in range(3 * guard._MAX_CLIENTS):
+        limiter.failed(f"2001:db8::{n:x}")
+    assert len(limiter._buckets) <= guard._MAX_CLIENTS
+    limiter.failed("192.0.2.1")
+    limiter.failed("192.0.2.1")
+    assert limiter.wait("192.0.2.1") == 1.0, "the latest address is still held back"
+    clock.now += 1.0
+    assert limiter.wait("192.0.2.1") == 0.0
+
+
+class _Server:
+    """uvicorn serving an app on a free loopback port in a thread of this process."""
+
+    def __init__(self, app: object) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="critical"))  # type: ignore[arg-type]
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def _exchange(sock: socket.socket, request: bytes) -> tuple[int, bytes]:
+    """Send one HTTP/1.1 request on an open connection and read its response (status, body)."""
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        body += chunk
+    return int(head.split(b" ")[1]), body
+
+
+@pytest.fixture
+def failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Server]:
+    """A served API whose retrieval fails with an error nobody planned for."""
+    assistant = Assistant(Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index"))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(assistant, "retrieve", broken)
+    with _Server(create_app(assistant)) as server:
+        yield server
+
+
+def test_an_unexpected_failure_is_a_json_500_and_the_connection_stays_usable(failing: _Server) -> None:
+    body = b'{"query": "anything"}'
+    retrieve = (
+        b"POST /v1/retrieve HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    with socket.create_connection(("127.0.0.1", failing.port), timeout=30) as sock:
+        status, reply = _exchange(sock, retrieve)
+        assert status == 500 and b"Unexpected failure (" in reply and b"see the server log" in reply
+        assert b"Traceback" not in reply
+        status, reply = _exchange(sock, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")  # the same connection
+        assert status == 200 and b'"status":"ok"' in reply
