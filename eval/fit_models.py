@@ -99,8 +99,10 @@ def fit_logistic(
     )
 
 
-def fit_listwise(samples: list[Sample], inputs: tuple[str, ...], l2: float = 1.0) -> Logistic:
-    """A conditional logit: weights that make a question's answer-holding candidates outscore its others."""
+def fit_listwise(samples: list[Sample], inputs: tuple[str, ...], l2: float = 3.0) -> Logistic:
+    """A conditional logit: weights that make a question's answer-holding candidates outscore its others.
+
+    l2 (the weight of the L2 penalty) was chosen by 5-fold cross-validation over the fitting questions."""
     groups = [s for s in samples if s.question.answerable and any(s.labels)]
     rows = [row for s in groups for row in s.rows]
     x = np.asarray([[row[name] for name in inputs] for row in rows], dtype=np.float64)

@@ -31,6 +31,8 @@ from assistant.types import Answer, Citation, ScoredChunk
 # of log 2: at least half as likely to hold the answer) and it carries what the best one lacks: the kind
 # of answer asked for, or a name of the question.
 SECOND_MARGIN = 0.7
+# ... and only while the answer stays within this many words: a short answer is read, a long one skimmed.
+WORD_BUDGET = 60
 # Two sentences that share this much of their words say the same thing; the answer keeps one.
 REDUNDANT_OVERLAP = 0.6
 # "How has X changed?", "timeline of ...": answered with dated quotes from several documents, oldest first.
@@ -114,6 +116,9 @@ def select(
         for candidate in ranked[1:]:
             if len(chosen) >= max_sentences or candidate.score < best.score - SECOND_MARGIN:
                 break
+            words = sum(len(c.text.split()) for c in chosen) + len(candidate.text.split())
+            if words > WORD_BUDGET:
+                continue
             if _adds_what_is_missing(best, candidate) and not any(_redundant(candidate, c) for c in chosen):
                 chosen.append(candidate)
                 break
@@ -136,9 +141,11 @@ def _with_context(best: Candidate, scored: list[Candidate]) -> list[Candidate]:
 
 
 def _adds_what_is_missing(best: Candidate, other: Candidate) -> bool:
-    kind_missing = best.signals["kind"] < 0 and other.signals["kind"] > 0
+    """Whether another sentence carries what the question asks for and the best does not: an answer of the
+    kind asked for that the best lacks (another number, name or date), or more of the question's names."""
+    other_answer = bool(other.answers - best.answers)
     names_missing = other.signals["names"] > best.signals["names"]
-    return kind_missing or names_missing
+    return other_answer or names_missing
 
 
 def _over_time(ranked: list[Candidate], max_sentences: int) -> list[Candidate]:

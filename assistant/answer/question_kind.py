@@ -76,12 +76,17 @@ def answer_items(text: str, kind: str | None) -> set[str]:
     return names
 
 
-def holds_new(sentence: str, kind: str | None, question: str) -> bool:
-    """Whether a sentence holds a number, time or name (by kind) that the question does not already give."""
+def new_items(sentence: str, kind: str | None, question: str) -> set[str]:
+    """The numbers, times or names (by kind) of a sentence that the question does not already give."""
     asked = answer_items(question, kind)
     if kind not in ("number", "time"):
         asked |= {normalise(word) for word in re.findall(r"\w+", question)}
-    return bool(answer_items(sentence, kind) - asked)
+    return answer_items(sentence, kind) - asked
+
+
+def holds_new(sentence: str, kind: str | None, question: str) -> bool:
+    """Whether a sentence holds a number, time or name (by kind) that the question does not already give."""
+    return bool(new_items(sentence, kind, question))
 
 
 def has_type(sentence: str, kind: str | None, question: str) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.answer.question_kind import expected_type, holds_new
+from assistant.answer.question_kind import expected_type, holds_new, new_items
 from assistant.index.lexical import tokenize
 from assistant.index.snapshot import Snapshot
 from assistant.retrieval.query import ALIAS_WEIGHT, CONTEXT_WEIGHT, Query, QueryTerm, query_terms
@@ -39,8 +39,6 @@ SIGNALS = (
     "new_number",  # 1 when it holds a number the question does not
     "novelty",  # share of the sentence's words the question does not have: an answer adds something
     "passage",  # its passage's retrieval score relative to the best passage's
-    "neighbours",  # the higher similarity of the sentences just before and after it: the story around it
-    "title",  # the share of the question's words its document's title holds
     "lede",  # 1 when it is among the first sentences of its document
     "length",  # log of its number of words
     "recency",  # exp(-age / RECENCY_DAYS), age in days before the question's as-of date; 0.5 undated
@@ -60,6 +58,7 @@ class Candidate:
     end: int
     text: str
     signals: dict[str, float] = field(default_factory=dict)
+    answers: frozenset[str] = frozenset()  # what in it could answer (numbers, names ... of the kind asked) and is new
     score: float = 0.0  # the sentence model's score: higher is likelier to hold the answer
 
     @property
@@ -98,7 +97,6 @@ def candidates(
         doc_first = snapshot.first_sentence_of(passage.chunk.doc_id)
         first, stop = (int(x) for x in snapshot.chunk_sentences[row])
         similarities = np.asarray(snapshot.sentence_vectors[first:stop], dtype=np.float32) @ query_vector
-        title = _coverage(terms, set(tokenize(passage.chunk.title)), weights)
         for sentence in range(first, stop):
             if sentence in seen:
                 continue
@@ -120,19 +118,13 @@ def candidates(
                 "new_number": float(holds_new(text, "number", query.question)),
                 "novelty": len(token_set - asked) / len(token_set) if token_set else 0.0,
                 "passage": max(0.0, passage.score) / top_score,
-                "neighbours": float(
-                    max(
-                        similarities[max(sentence - first - 1, 0)],
-                        similarities[min(sentence - first + 1, stop - first - 1)],
-                    )
-                ),
-                "title": title,
                 "lede": float(sentence - doc_first < _LEDE_SENTENCES),
                 "length": math.log(len(text.split())),
                 "recency": recency,
                 "in_frame": in_frame,
             }
-            found.append(Candidate(passage, sentence, start, end, text, signals))
+            answers = frozenset(new_items(text, kind, query.question)) if kind else frozenset()
+            found.append(Candidate(passage, sentence, start, end, text, signals, answers))
     for name in ("similarity", "coverage"):
         best = max((c.signals[name] for c in found), default=0.0)
         for candidate in found:
