@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import warnings
@@ -103,11 +104,13 @@ def _quantise(graph: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     partial = target.with_name(target.name + ".partial")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)  # it advises, through the root logger, a pre-processing we do not need
+    try:
         quantize_dynamic(
             str(graph), str(partial), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
         )
+    finally:
+        logging.disable(logging.NOTSET)
     os.replace(partial, target)
 
 
