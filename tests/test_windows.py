@@ -23,11 +23,18 @@ def model() -> SentenceEmbeddings:
     return SentenceEmbeddings()  # no export folder: full precision through torch, as the model itself
 
 
-@pytest.fixture(scope="module")
-def encoder(model: SentenceEmbeddings) -> TokenEncoder:
-    found = model.token_encoder()
+@pytest.fixture(scope="module", params=["fp32", "int8"])
+def encoder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> TokenEncoder:
+    """The model through torch (fp32), and its int8 ONNX export as ingest uses it by default."""
+    models = tmp_path_factory.mktemp("models") if request.param == "int8" else None
+    found = SentenceEmbeddings(cache_dir=models).token_encoder()
     assert found is not None
     return found
+
+
+def _agreement(encoder: TokenEncoder) -> float:
+    """How close to the model's own vectors this encoder's are: exact, or int8 close."""
+    return 0.999 if "Torch" in type(encoder).__name__ else 0.97
 
 
 def _vectors(encoder: TokenEncoder, title: str, sentences: list[str], chunks: list[range]) -> np.ndarray:
@@ -63,9 +70,9 @@ def test_a_chunk_vector_is_the_model_vector_of_the_chunk_with_its_title(
 ) -> None:
     alone = _vectors(encoder, TITLE, SENTENCES[:3], [range(0, 3)])[-1]
     expected = model.encode([f"{TITLE}\n{' '.join(SENTENCES[:3])}"])[0]
-    assert float(alone @ expected) > 0.999  # the chunk is the window: the same tokens, the same mean
+    assert float(alone @ expected) > _agreement(encoder)  # the chunk is the window: the same tokens and mean
     within = _vectors(encoder, TITLE, SENTENCES, [range(0, 3)])[-1]
-    assert float(within @ expected) > 0.95  # its tokens saw the two sentences after it too
+    assert float(within @ expected) > 0.9  # its tokens saw the two sentences after it too
 
 
 def test_a_sentence_vector_stays_nearest_to_its_own_sentence(encoder: TokenEncoder, model: SentenceEmbeddings) -> None:

@@ -128,9 +128,12 @@ class OnnxEncoder:
         options.intra_op_num_threads = threads  # 0: onnxruntime's choice, one thread a physical core
         self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.no_padding()  # the saved tokenizer may pad a batch to its longest text: windows must not be
+        self.tokenizer.no_truncation()
         self.max_length: int = settings["max_length"]
         self.inputs: list[str] = settings["inputs"]
         self._query_tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self._query_tokenizer.no_padding()
         self._query_tokenizer.enable_truncation(self.max_length)
 
     def hidden(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
