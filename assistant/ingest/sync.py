@@ -3,6 +3,10 @@
 Unchanged files are not even parsed; changed documents are re-chunked and re-embedded; documents whose
 files are gone (or no longer readable) are removed. Then the Chroma collection is brought in step with
 the catalog by chunk id, and the query-time snapshot is rebuilt when anything changed.
+
+Each document goes through the encoder once, as token windows (index/windows.py) that give both its
+sentence and its chunk vectors. Documents are written in groups, one transaction each; the windows of
+a long document are committed as they are embedded, so an interrupted run goes on where it stopped.
 """
 
 from __future__ import annotations
