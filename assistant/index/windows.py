@@ -38,7 +38,7 @@ class Window:
 
     key: str  # a hash of the ids and the sentence bounds: equal keys give equal states
     ids: list[int]
-    bounds: list[int]  # token offsets: title from bounds[0] to bounds[1], sentence i to bounds[i + 2]
+    bounds: list[int]  # token offsets: the title is bounds[0]:bounds[1], sentence i bounds[i + 1]:bounds[i + 2]
     sentences: range  # the document's sentence indices in this window
 
 
