@@ -72,8 +72,8 @@ class Settings(BaseSettings):
     )
     embed_precision: Precision = Field(
         default="int8",
-        description="Encoder at ingest and for questions: 'int8' (the model's quantised ONNX export, 2x faster on a "
-        "CPU) or 'fp32' (the model as it is, through torch; on the GPU when torch sees one).",
+        description="Encoder at ingest and for questions: 'int8' (the model's quantised ONNX export, 1.6x faster "
+        "on a CPU) or 'fp32' (the model's ONNX export in full precision; the model on the GPU when torch sees one).",
     )
     api_key: str | None = Field(
         default=None,

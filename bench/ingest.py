@@ -7,6 +7,7 @@ round (the machine's load drifts; alternating spreads it over all):
 
 - assistant: `assistant ingest` into a fresh index folder, as a user runs it; the folder holds the
   model's ONNX export, which the first ingest on a machine makes once (timed apart, before the rounds);
+  "assistant fp32" (only when named in --variants) the same with ASSISTANT_EMBED_PRECISION=fp32;
 - langchain: the plain pipeline: each file's text, LangChain's RecursiveCharacterTextSplitter (1,000
   characters, 200 overlap), the same MiniLM through sentence-transformers behind LangChain's
   HuggingFaceEmbeddings (fp32, torch), `langchain_chroma.Chroma.add_texts` into a fresh embedded Chroma;
@@ -34,6 +35,7 @@ import time
 from pathlib import Path
 
 VARIANTS = ("assistant", "langchain", "encoder int8", "encoder fp32")
+OPTIONAL = ("assistant fp32",)  # ingest with ASSISTANT_EMBED_PRECISION=fp32: only when named in --variants
 
 
 def _langchain(corpus: Path, index: Path) -> dict[str, float]:
@@ -113,9 +115,11 @@ def _run(variant: str, corpus: Path, work: Path, models: Path) -> dict[str, floa
     """One run in a fresh process and index folder: its wall and CPU seconds, and what it printed."""
     index = work / "index"
     shutil.rmtree(index, ignore_errors=True)
-    if variant == "assistant":
+    if variant.startswith("assistant"):
         command = [str(Path(sys.executable).parent / "assistant"), "ingest", "--corpus", str(corpus), "--json"]
         env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index)}
+        if variant == "assistant fp32":
+            env["ASSISTANT_EMBED_PRECISION"] = "fp32"
         if models.exists():  # the export is made once per model and machine: an index folder that has it
             shutil.copytree(models, index / "models")
     elif variant == "export":
@@ -144,7 +148,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, required=True, help="corpus folder")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N files (0: all)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, of: " + ", ".join(VARIANTS))
+    choices = ", ".join(VARIANTS + OPTIONAL)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of: {choices}")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--index", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--models", type=Path, help=argparse.SUPPRESS)
@@ -194,7 +199,7 @@ def _summary(runs: dict[str, list[dict[str, float]]], megabytes: float) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for variant in runs:
         seconds = median(variant, "seconds") if variant.startswith("encoder") else median(variant, "wall")
-        tokens = median(variant, "tokens") if variant != "assistant" else window_tokens
+        tokens = window_tokens if variant.startswith("assistant") else median(variant, "tokens")
         print(
             f"| {variant} | {median(variant, 'wall'):.1f} | {median(variant, 'cpu'):.1f} | "
             f"{median(variant, 'wall') / megabytes:.1f} | {tokens:,.0f} | {tokens / seconds:,.0f} | "

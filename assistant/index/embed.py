@@ -1,8 +1,8 @@
 """Text -> vectors: a sentence-transformers model behind LangChain's Embeddings interface.
 
 sentence-transformers (and torch) are imported here only, and only when a model is first used.
-Ingest reads token states from `token_encoder` (windows.py pools them): the model's int8 ONNX export
-(embed_onnx.py) by default, or the model itself in full precision, on the GPU when torch sees one.
+Ingest reads token states from `token_encoder` (windows.py pools them): the model's ONNX export
+(embed_onnx.py), int8 by default or fp32, or in fp32 the model itself on the GPU when torch sees one.
 Questions go through `encode_query`, which uses the export of the same precision when ingest has made
 one, so a fresh process answers without loading torch, with the encoder that embedded the corpus.
 """
@@ -80,12 +80,14 @@ class SentenceEmbeddings(Embeddings):
 
     def token_encoder(self) -> TokenEncoder | None:
         """What ingest reads token states from; None when the model does not pool the mean of its tokens
-        (windows cannot be pooled for it: ingest then embeds chunk and sentence texts with `encode`)."""
+        (windows cannot be pooled for it: ingest then embeds chunk and sentence texts with `encode`).
+
+        The ONNX export of the configured precision on a CPU; in fp32 with a GPU, the model on the GPU."""
         from assistant.index.embed_onnx import OnnxEncoder, exportable
 
-        if self.precision == "int8" and self.export_onnx():
+        if (self.precision == "int8" or not _gpu()) and self.export_onnx():
             assert self.cache_dir is not None
-            return OnnxEncoder(self.cache_dir, self.model_name, "int8")
+            return OnnxEncoder(self.cache_dir, self.model_name, self.precision)
         return _TorchTokenEncoder(self.model) if exportable(self.model) else None
 
     def export_onnx(self) -> bool:
@@ -113,6 +115,12 @@ def embeddings_for(settings: Settings) -> SentenceEmbeddings:
     return SentenceEmbeddings(
         settings.embedding_model, settings.embed_batch_size, settings.index_dir / "models", settings.embed_precision
     )
+
+
+def _gpu() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 class _TorchTokenEncoder:
