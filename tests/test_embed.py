@@ -63,3 +63,12 @@ def test_a_fresh_process_answers_without_loading_torch(tmp_path: Path) -> None:
     )
     assert result["torch"] is False
     assert "cede territory and end Western military support" in result["text"]
+
+
+def test_fp32_ingest_reads_the_fp32_export_which_gives_the_model_token_states(tmp_path: Path) -> None:
+    on_cpu = SentenceEmbeddings(cache_dir=tmp_path, precision="fp32").token_encoder()
+    assert isinstance(on_cpu, OnnxEncoder)
+    ids = on_cpu.tokenizer.encode(QUESTIONS[0]).ids
+    from_torch = SentenceEmbeddings().token_encoder()
+    assert from_torch is not None and not isinstance(from_torch, OnnxEncoder)
+    assert np.allclose(on_cpu.hidden([ids])[0], from_torch.hidden([ids])[0], atol=1e-4)
