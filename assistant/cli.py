@@ -260,7 +260,8 @@ def _wrap(text: str, indent: str = "", first: str = "") -> str:
 
 
 class _progress_bar:
-    """A tqdm bar on stderr while documents are embedded (hidden when stderr is not a terminal)."""
+    """A tqdm bar on stderr, in characters of text, while documents are embedded (hidden when stderr is not
+    a terminal)."""
 
     def __enter__(self) -> Callable[[int, int, str], None]:
         self._bar: Any = None
@@ -269,7 +270,9 @@ class _progress_bar:
             if self._bar is None:
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=total, unit="doc", desc="embedding", file=sys.stderr, disable=None)
+                self._bar = tqdm(
+                    total=total, unit="char", unit_scale=True, desc="embedding", file=sys.stderr, disable=None
+                )
             self._bar.update(done - self._bar.n)
 
         return update

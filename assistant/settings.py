@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,9 +16,15 @@ from assistant.limits import MAX_K, MIN_K
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
-# Bump when chunking, sentence splitting or what the index stores per chunk changes: old indexes are then
-# not reused (2: undated chunks carry date_int 0 in Chroma, so an as-of cutoff lets them through).
-INDEX_VERSION = 2
+# Bump when chunking or sentence splitting changes what a chunk holds: old indexes are then not reused.
+CHUNKER_VERSION = 1
+# Bump when how vectors are computed from the text changes (2: one pass over token windows, pooled).
+EMBEDDER_VERSION = 2
+
+Precision = Literal["int8", "fp32"]
+# Bump when what the vector store holds per chunk changes (2: undated chunks carry date_int 0, so an
+# as-of cutoff lets them through).
+STORE_VERSION = 2
 
 
 class Settings(BaseSettings):
@@ -91,7 +97,14 @@ class Settings(BaseSettings):
         le=1.0,
         description="Abstain when the answerability score is below this (calibrated; see eval/README.md).",
     )
-    embed_batch_size: int = Field(default=32, ge=1, le=1024, description="Texts embedded per batch at ingest.")
+    embed_batch_size: int = Field(
+        default=32, ge=1, le=1024, description="Token windows (about 1,000 characters each) embedded at once in ingest."
+    )
+    embed_precision: Precision = Field(
+        default="int8",
+        description="Encoder at ingest and for questions: 'int8' (the model's quantised ONNX export, 1.6x faster "
+        "on a CPU) or 'fp32' (the model's ONNX export in full precision; the model on the GPU when torch sees one).",
+    )
     api_key: str | None = Field(
         default=None,
         description="Bearer token the REST API and web chat require; needed whenever they listen beyond loopback.",
@@ -119,7 +132,10 @@ class Settings(BaseSettings):
             "embedding_model": self.embedding_model,
             "chunk_size": self.chunk_size,
             "chunk_overlap": self.chunk_overlap,
-            "index_version": INDEX_VERSION,
+            "chunker": CHUNKER_VERSION,
+            "embedder": EMBEDDER_VERSION,
+            "precision": self.embed_precision,
+            "store": STORE_VERSION,
         }
         digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
         stem = re.sub(r"[^a-zA-Z0-9_-]+", "-", self.corpus_dir.resolve().name).strip("-_")[:40] or "corpus"

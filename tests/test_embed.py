@@ -10,7 +10,7 @@ import pytest
 
 from assistant.errors import UsageError
 from assistant.index.embed import SentenceEmbeddings
-from assistant.index.embed_onnx import OnnxQueryEncoder, export, exportable, files_for
+from assistant.index.embed_onnx import OnnxEncoder, export, exportable, files_for
 
 from .conftest import BUNDLED_CORPUS
 
@@ -29,14 +29,17 @@ def test_unknown_model_is_a_clear_usage_error(monkeypatch: pytest.MonkeyPatch, t
         SentenceEmbeddings(str(tmp_path / "no-such-model")).encode(["text"])
 
 
-def test_onnx_export_embeds_questions_as_the_model_does(tmp_path: Path) -> None:
+def test_onnx_export_embeds_as_the_model_does_and_its_int8_copy_nearly_so(tmp_path: Path) -> None:
     embeddings = SentenceEmbeddings()
     assert exportable(embeddings.model)
     assert export(embeddings.model, tmp_path, embeddings.model_name)
     assert all(path.exists() for path in files_for(tmp_path, embeddings.model_name))
-    exported = OnnxQueryEncoder(tmp_path, embeddings.model_name).encode(QUESTIONS)
     original = embeddings.encode(QUESTIONS)
+    exported = OnnxEncoder(tmp_path, embeddings.model_name).encode(QUESTIONS)
     assert np.allclose(np.sum(exported * original, axis=1), 1.0, atol=1e-4)
+    quantised = OnnxEncoder(tmp_path, embeddings.model_name, "int8").encode(QUESTIONS)
+    agreement = np.sum(quantised * original, axis=1)
+    assert agreement.min() > 0.98 and agreement.max() < 0.9999  # close, and really the int8 graph
 
 
 def test_without_an_export_questions_fall_back_to_the_model(tmp_path: Path) -> None:
@@ -60,3 +63,12 @@ def test_a_fresh_process_answers_without_loading_torch(tmp_path: Path) -> None:
     )
     assert result["torch"] is False
     assert "cede territory and end Western military support" in result["text"]
+
+
+def test_fp32_ingest_reads_the_fp32_export_which_gives_the_model_token_states(tmp_path: Path) -> None:
+    on_cpu = SentenceEmbeddings(cache_dir=tmp_path, precision="fp32").token_encoder()
+    assert isinstance(on_cpu, OnnxEncoder)
+    ids = on_cpu.tokenizer.encode(QUESTIONS[0]).ids
+    from_torch = SentenceEmbeddings().token_encoder()
+    assert from_torch is not None and not isinstance(from_torch, OnnxEncoder)
+    assert np.allclose(on_cpu.hidden([ids])[0], from_torch.hidden([ids])[0], atol=1e-4)

@@ -6,31 +6,45 @@ import numpy as np
 import pytest
 
 from assistant.errors import CorpusError
+from assistant.index.catalog import Catalog
 from assistant.index.embed import SentenceEmbeddings
 from assistant.index.snapshot import open_snapshot
+from assistant.index.windows import TokenEncoder
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
-from assistant.testing import FakeEmbeddings
 from assistant.types import make_filters
 
 # What is synced, and when, does not depend on the model: these tests embed with the fake.
 pytestmark = pytest.mark.usefixtures("fake_embeddings")
 
 
-class CountingEmbeddings(FakeEmbeddings):
-    """Fake embeddings that remember every text they were asked to embed."""
+class CountingEmbeddings(SentenceEmbeddings):
+    """The real model and its int8 export, remembering every token window ingest had it read, as text."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, cache_dir: Path) -> None:
+        super().__init__(cache_dir=cache_dir)
         self.texts: list[str] = []
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        self.texts.extend(texts)
-        return super().encode(texts)
+    def token_encoder(self) -> TokenEncoder | None:
+        inner = super().token_encoder()
+        assert inner is not None
+        texts = self.texts
+
+        class Counting:
+            tokenizer, max_length = inner.tokenizer, inner.max_length
+
+            def hidden(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+                texts.extend(inner.tokenizer.decode(ids) for ids in batch)
+                return inner.hidden(batch)
+
+        return Counting()
 
 
-def _assistant(corpus: Path, index: Path, embeddings: SentenceEmbeddings | None = None) -> Assistant:
-    return Assistant(Settings(corpus_dir=corpus, index_dir=index), embeddings=embeddings)
+def _assistant(
+    corpus: Path, index: Path, embeddings: SentenceEmbeddings | None = None, embed_batch_size: int = 32
+) -> Assistant:
+    settings = Settings(corpus_dir=corpus, index_dir=index, embed_batch_size=embed_batch_size)
+    return Assistant(settings, embeddings=embeddings)
 
 
 def _ids_everywhere(assistant: Assistant) -> tuple[list[str], list[str]]:
@@ -41,7 +55,7 @@ def _ids_everywhere(assistant: Assistant) -> tuple[list[str], list[str]]:
 
 
 def test_first_run_adds_everything_and_second_run_does_nothing(corpus_copy: Path, tmp_path: Path) -> None:
-    embeddings = CountingEmbeddings()
+    embeddings = CountingEmbeddings(tmp_path / "models")
     assistant = _assistant(corpus_copy, tmp_path / "ix", embeddings)
     first = assistant.ingest()
     assert sorted(first.added) == ["canada-wheat-harvest", "cup-final", "florida-storm", "kremlin-signals-talks"]
@@ -54,7 +68,7 @@ def test_first_run_adds_everything_and_second_run_does_nothing(corpus_copy: Path
 
 
 def test_editing_one_file_re_embeds_only_that_document(corpus_copy: Path, tmp_path: Path) -> None:
-    embeddings = CountingEmbeddings()
+    embeddings = CountingEmbeddings(tmp_path / "models")
     assistant = _assistant(corpus_copy, tmp_path / "ix", embeddings)
     assistant.ingest()
     before_chroma, _ = _ids_everywhere(assistant)
@@ -63,10 +77,10 @@ def test_editing_one_file_re_embeds_only_that_document(corpus_copy: Path, tmp_pa
     embeddings.texts.clear()
     report = assistant.ingest()
     assert report.updated == ["cup-final"] and report.added == [] and report.unchanged == 3
-    new_text = cup.read_text(encoding="utf-8")
-    title = new_text.split("\n", 1)[0]
-    assert embeddings.texts  # every text embedded is a passage or sentence of the edited file, and only those
-    assert all(text.removeprefix(title + "\n") in new_text for text in embeddings.texts)
+    title = cup.read_text(encoding="utf-8").split("\n", 1)[0].lower()
+    assert embeddings.texts  # every window embedded opens with the edited file's title: only it was read again
+    assert all(text.startswith(title) for text in embeddings.texts)
+    assert any("real betis" in text for text in embeddings.texts)
     in_chroma, in_snapshot = _ids_everywhere(assistant)
     assert in_chroma == in_snapshot and len(in_chroma) == len(before_chroma)
     assert not any("Sevilla" in c.chunk.text for c in assistant.retrieve("Valencia cup final penalties", k=4))
@@ -101,7 +115,7 @@ def test_no_duplicates_after_repeated_edits(corpus_copy: Path, tmp_path: Path) -
 
 
 def test_a_wiped_chroma_store_is_refilled_without_embedding_again(corpus_copy: Path, tmp_path: Path) -> None:
-    embeddings = CountingEmbeddings()
+    embeddings = CountingEmbeddings(tmp_path / "models")
     assistant = _assistant(corpus_copy, tmp_path / "ix", embeddings)
     first = assistant.ingest()
     assistant.store.delete(list(assistant.store.doc_hashes()))
@@ -142,26 +156,37 @@ def test_vector_shaping_settings_name_a_separate_index(tmp_path: Path) -> None:
 
 
 class _Interrupting(CountingEmbeddings):
-    """Stops the run (as Ctrl+C would) when asked to embed its third group of texts."""
+    """Stops the run (as Ctrl+C would) when asked for its n-th batch of token windows."""
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        if len(self.calls) == 4:  # two documents done: each takes one call for chunks, one for sentences
-            raise KeyboardInterrupt
-        self.calls.append(len(texts))
-        return super().encode(texts)
+    def __init__(self, cache_dir: Path, stop_at: int) -> None:
+        super().__init__(cache_dir)
+        self.stop_at = stop_at
+        self.batches = 0
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[int] = []
+    def token_encoder(self) -> TokenEncoder | None:
+        inner = super().token_encoder()
+        assert inner is not None
+        run = self
+
+        class Interrupting:
+            tokenizer, max_length = inner.tokenizer, inner.max_length
+
+            def hidden(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+                run.batches += 1
+                if run.batches == run.stop_at:
+                    raise KeyboardInterrupt
+                return inner.hidden(batch)
+
+        return Interrupting()
 
 
 def test_an_interrupted_ingest_keeps_its_work_and_the_next_run_finishes_it(
     corpus_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("assistant.ingest.sync._DOCUMENTS_PER_PASS", 1)
+    monkeypatch.setattr("assistant.ingest.sync._DOCUMENTS_PER_PASS", 1)  # each document one batch of windows
     with pytest.raises(KeyboardInterrupt):
-        _assistant(corpus_copy, tmp_path / "ix", _Interrupting()).ingest()
-    embeddings = CountingEmbeddings()
+        _assistant(corpus_copy, tmp_path / "ix", _Interrupting(tmp_path / "models", stop_at=3)).ingest()
+    embeddings = CountingEmbeddings(tmp_path / "models")
     assistant = _assistant(corpus_copy, tmp_path / "ix", embeddings)
     report = assistant.ingest()
     assert report.unchanged == 2 and len(report.added) == 2  # only the two not yet embedded
@@ -193,3 +218,53 @@ def test_two_files_with_one_document_id_are_reported_and_the_second_recovers(
     [found] = assistant.retrieve("Odesa lighthouse repainted", k=1, filters=make_filters(["same"]))
     assert found.chunk.source == "same.txt" and "lighthouse" in found.chunk.text
     assert assistant.ingest().unchanged == 5
+
+
+def _long_report() -> str:
+    """A long, plain news-like text: 60 paragraphs of three sentences, each naming its own numbers."""
+    towns = ["Kharkiv", "Odesa", "Dnipro", "Zaporizhzhia", "Sumy", "Mykolaiv"]
+    paragraphs = [
+        f"Day {day}: officials in {towns[day % 6]} reported {day * 3} drones over the region overnight. "
+        f"Air defences shot down {day * 2} of them, the regional governor said on Telegram. "
+        f"Repairs to the power grid in {towns[(day + 1) % 6]} were expected to take {day % 5 + 1} days."
+        for day in range(1, 61)
+    ]
+    return "Air war diary\n\n" + "\n\n".join(paragraphs) + "\n"
+
+
+def test_a_long_file_shows_progress_within_it_and_resumes_from_its_last_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "diary.txt").write_text(_long_report(), encoding="utf-8")
+    monkeypatch.setattr("assistant.ingest.sync._WINDOWS_PER_COMMIT", 2)
+    whole = CountingEmbeddings(tmp_path / "models")
+    seen: list[tuple[int, int]] = []
+    reference = _assistant(corpus, tmp_path / "whole", whole, embed_batch_size=1)
+    reference.ingest(progress=lambda done, total, _: seen.append((done, total)))
+    windows = len(whole.texts)
+    assert windows >= 6
+    assert len(seen) > windows and [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert seen[-1][0] == seen[-1][1] > 10_000
+
+    stopping = _Interrupting(tmp_path / "models", stop_at=6)
+    with pytest.raises(KeyboardInterrupt):
+        _assistant(corpus, tmp_path / "ix", stopping, embed_batch_size=1).ingest()
+    resumed = CountingEmbeddings(tmp_path / "models")
+    assistant = _assistant(corpus, tmp_path / "ix", resumed, embed_batch_size=1)
+    assistant.ingest()
+    assert len(resumed.texts) == windows - 4  # the four windows committed in pairs before the stop are kept
+    assert _chunk_vectors(assistant).keys() == _chunk_vectors(reference).keys()
+    assert all(
+        np.allclose(vector, _chunk_vectors(reference)[chunk_id], atol=1e-5)
+        for chunk_id, vector in _chunk_vectors(assistant).items()
+    )
+
+
+def _chunk_vectors(assistant: Assistant) -> dict[str, np.ndarray]:
+    catalog = Catalog(assistant.settings.index_path() / "catalog.sqlite")
+    try:
+        return {stored.info.chunk_id: stored.vector for stored in catalog.iter_chunks()}
+    finally:
+        catalog.close()

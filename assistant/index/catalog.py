@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.index.windows import WindowStates
 from assistant.types import Chunk, ChunkInfo, Document, Span
 
 _SCHEMA = """
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS sentences (
     doc_id TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL,
     PRIMARY KEY (doc_id, start));
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS embedded_windows (key TEXT PRIMARY KEY, counts BLOB NOT NULL, sums BLOB NOT NULL);
 """
 
 
@@ -131,6 +133,33 @@ class Catalog:
         self._db.execute("DELETE FROM sentences WHERE doc_id = ?", (doc_id,))
         self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
         return removed
+
+    # -- token windows embedded for documents not yet written: what an interrupted ingest goes on from
+
+    def put_windows(self, states: dict[str, WindowStates]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO embedded_windows VALUES (?, ?, ?)",
+            [(key, state.counts.astype(np.int32).tobytes(), _blob(state.sums)) for key, state in states.items()],
+        )
+
+    def windows(self, keys: list[str]) -> dict[str, WindowStates]:
+        """The stored states of those windows that were embedded before."""
+        found: dict[str, WindowStates] = {}
+        for start in range(0, len(keys), 500):
+            batch = keys[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT key, counts, sums FROM embedded_windows WHERE key IN ({','.join('?' * len(batch))})", batch
+            )
+            for key, counts, sums in rows:
+                count = np.frombuffer(counts, dtype=np.int32)
+                found[key] = WindowStates(np.frombuffer(sums, dtype=np.float32).reshape(len(count), -1), count)
+        return found
+
+    def drop_windows(self, keys: list[str]) -> None:
+        """Forget embedded windows: once their documents are written they are not needed."""
+        for start in range(0, len(keys), 500):
+            batch = keys[start : start + 500]
+            self._db.execute(f"DELETE FROM embedded_windows WHERE key IN ({','.join('?' * len(batch))})", batch)
 
     # -- reading
 

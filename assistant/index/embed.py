@@ -1,8 +1,10 @@
 """Text -> vectors: a sentence-transformers model behind LangChain's Embeddings interface.
 
 sentence-transformers (and torch) are imported here only, and only when a model is first used.
-Questions go through `encode_query`, which uses the model's ONNX export (embed_onnx.py) when ingest has
-made one, so a fresh process can answer without loading torch.
+Ingest reads token states from `token_encoder` (windows.py pools them): the model's ONNX export
+(embed_onnx.py), int8 by default or fp32, or in fp32 the model itself on the GPU when torch sees one.
+Questions go through `encode_query`, which uses the export of the same precision when ingest has made
+one, so a fresh process answers without loading torch, with the encoder that embedded the corpus.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.errors import UsageError
-from assistant.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from assistant.index.windows import TokenEncoder, padded
+from assistant.settings import DEFAULT_EMBEDDING_MODEL, Precision, Settings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -26,12 +29,18 @@ class SentenceEmbeddings(Embeddings):
     """A sentence-transformers model, loaded on first use; vectors are unit length (cosine = dot)."""
 
     def __init__(
-        self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64, cache_dir: Path | None = None
+        self,
+        model: str = DEFAULT_EMBEDDING_MODEL,
+        batch_size: int = 64,
+        cache_dir: Path | None = None,
+        precision: Precision = "int8",
     ) -> None:
-        """cache_dir: where the ONNX export for questions is kept (None: questions use torch too)."""
+        """cache_dir: where the ONNX export is kept (None: no export; torch embeds everything, in fp32).
+        precision: "int8" runs the quantised export at ingest and for questions, "fp32" the model as it is."""
         self.model_name = model
         self.batch_size = batch_size
         self.cache_dir = cache_dir
+        self.precision: Precision = precision if cache_dir is not None else "fp32"
         self._query_encoder: Any = None
 
     @property
@@ -63,23 +72,35 @@ class SentenceEmbeddings(Embeddings):
         if self.cache_dir is None:
             return False
         try:
-            from assistant.index.embed_onnx import OnnxQueryEncoder
+            from assistant.index.embed_onnx import OnnxEncoder
 
-            return OnnxQueryEncoder(self.cache_dir, self.model_name)
+            return OnnxEncoder(self.cache_dir, self.model_name, self.precision)
         except (ImportError, OSError, ValueError, KeyError):
             return False  # no export (yet), or no onnxruntime: the model itself answers
 
-    def export_for_queries(self) -> bool:
-        """Make the ONNX export questions use, once; False when this model cannot have one."""
+    def token_encoder(self) -> TokenEncoder | None:
+        """What ingest reads token states from; None when the model does not pool the mean of its tokens
+        (windows cannot be pooled for it: ingest then embeds chunk and sentence texts with `encode`).
+
+        The ONNX export of the configured precision on a CPU; in fp32 with a GPU, the model on the GPU."""
+        from assistant.index.embed_onnx import OnnxEncoder, exportable
+
+        if (self.precision == "int8" or not _gpu()) and self.export_onnx():
+            assert self.cache_dir is not None
+            return OnnxEncoder(self.cache_dir, self.model_name, self.precision)
+        return _TorchTokenEncoder(self.model) if exportable(self.model) else None
+
+    def export_onnx(self) -> bool:
+        """Make the ONNX export (fp32 and int8), once; False when this model cannot have one."""
         if self.cache_dir is None:
             return False
         from assistant.index.embed_onnx import export, files_for
 
-        if files_for(self.cache_dir, self.model_name)[0].exists():
+        if files_for(self.cache_dir, self.model_name, self.precision)[0].exists():
             return True
         try:
             return export(self.model, self.cache_dir, self.model_name)
-        except Exception:  # an export is an optimisation: without it questions are embedded by torch
+        except Exception:  # an export is an optimisation: without it torch embeds, in fp32
             return False
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -90,7 +111,7 @@ class SentenceEmbeddings(Embeddings):
 
 
 def embeddings_for(settings: Settings) -> SentenceEmbeddings:
-    """The embeddings the settings name, with their ONNX export for questions kept beside the index.
+    """The embeddings the settings name, with their ONNX export kept beside the index.
 
     'fake' or 'fake:N' names the model-free FakeEmbeddings of assistant.testing, for tests."""
     if settings.embedding_model.split(":", 1)[0] == "fake":
@@ -100,7 +121,41 @@ def embeddings_for(settings: Settings) -> SentenceEmbeddings:
             return FakeEmbeddings.named(settings.embedding_model)
         except ValueError as exc:
             raise UsageError(f"ASSISTANT_EMBEDDING_MODEL {exc}.") from None
-    return SentenceEmbeddings(settings.embedding_model, settings.embed_batch_size, settings.index_dir / "models")
+    return SentenceEmbeddings(
+        settings.embedding_model, settings.embed_batch_size, settings.index_dir / "models", settings.embed_precision
+    )
+
+
+def _gpu() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+class _TorchTokenEncoder:
+    """Token states from the model itself, in full precision: on the GPU when torch sees one."""
+
+    def __init__(self, model: Any) -> None:
+        import torch
+        from tokenizers import Tokenizer
+
+        self._torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.transformer = model[0].auto_model.to(self.device).eval()
+        self.tokenizer = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.max_length = int(model.max_seq_length)
+
+    def hidden(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        input_ids, mask = padded(batch)
+        torch = self._torch
+        with torch.inference_mode():
+            states = self.transformer(
+                input_ids=torch.from_numpy(input_ids).to(self.device),
+                attention_mask=torch.from_numpy(mask).to(self.device),
+            ).last_hidden_state
+        return states.float().cpu().numpy(), mask
 
 
 def resolve_model(name: str) -> str:

@@ -85,9 +85,14 @@ def _trimmed(text: str, start: int, end: int, max_chars: int) -> list[Span]:
     return spans
 
 
-def chunk_document(document: Document, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
-    """Pack whole sentences into chunks of at most chunk_size characters, overlapping by whole sentences."""
-    sentences = split_sentences(document.text, max_chars=chunk_size)
+def chunk_document(
+    document: Document, chunk_size: int, chunk_overlap: int, sentences: list[Span] | None = None
+) -> list[Chunk]:
+    """Pack whole sentences into chunks of at most chunk_size characters, overlapping by whole sentences.
+
+    sentences: the document's `split_sentences(text, max_chars=chunk_size)`, when the caller has them."""
+    if sentences is None:
+        sentences = split_sentences(document.text, max_chars=chunk_size)
     chunks: list[Chunk] = []
     first = 0
     while first < len(sentences):

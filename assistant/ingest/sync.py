@@ -3,6 +3,10 @@
 Unchanged files are not even parsed; changed documents are re-chunked and re-embedded; documents whose
 files are gone (or no longer readable) are removed. Then the Chroma collection is brought in step with
 the catalog by chunk id, and the query-time snapshot is rebuilt when anything changed.
+
+Each document goes through the encoder once, as token windows (index/windows.py) that give both its
+sentence and its chunk vectors. Documents are written in groups, one transaction each; the windows of
+a long document are committed as they are embedded, so an interrupted run goes on where it stopped.
 """
 
 from __future__ import annotations
@@ -21,15 +25,17 @@ from assistant.index.catalog import Catalog
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings, embeddings_for
 from assistant.index.snapshot import build_snapshot, current_generation, passage_text
+from assistant.index.windows import TokenEncoder, WindowStates, encode_windows, plan_windows, pool
 from assistant.ingest.chunk import chunk_document, split_sentences
 from assistant.ingest.load import CorpusFile, file_type_names, load_file, scan_corpus
 from assistant.settings import Settings
-from assistant.types import ChunkInfo, Document, IngestReport, LoadFailure
+from assistant.types import Chunk, ChunkInfo, Document, IngestReport, LoadFailure, Span
 
-# progress(done, total, what): called as documents are embedded
+# progress(done, total, what): characters of document text embedded so far, of all to embed
 Progress = Callable[[int, int, str], None]
 
 _DOCUMENTS_PER_PASS = 16
+_WINDOWS_PER_COMMIT = 256  # about 250 kB of text: a minute of work at most on two cores
 
 
 @dataclass(frozen=True)
@@ -77,17 +83,14 @@ def ingest(
                 report.chunks_removed += catalog.delete_document(doc_id)
             if report.removed:
                 catalog.bump_generation()
+        encoder = embeddings.token_encoder() if planned else None  # exports the model once, when it can be
+        advance = _Advance(progress, sum(len(item.document.text) for item in planned))
         for first in range(0, len(planned), _DOCUMENTS_PER_PASS):
             group = planned[first : first + _DOCUMENTS_PER_PASS]
-            if progress:
-                progress(first, len(planned), group[0].document.doc_id)
-            with catalog.transaction():
-                report.chunks_added += _index_documents(catalog, group, settings, embeddings)
-                catalog.bump_generation()
+            report.chunks_added += _index_documents(catalog, group, settings, embeddings, encoder, advance)
             for item in group:
                 (report.updated if item.is_update else report.added).append(item.document.doc_id)
-        if progress and planned:
-            progress(len(planned), len(planned), "")
+        advance.finish()
         with catalog.transaction():
             failed = _failed_sources(report)
             for file in files:
@@ -97,7 +100,7 @@ def ingest(
         report.chunks_synced = _sync_store(catalog, store)
         if current_generation(settings.index_path()) != catalog.generation():
             build_snapshot(catalog, settings.index_path())
-        embeddings.export_for_queries()  # once per model: lets later processes embed questions without torch
+        embeddings.export_onnx()  # once per model: lets later processes embed questions without torch
         report.chunks_total = catalog.count_chunks()
         report.documents_total = catalog.count_documents()
     finally:
@@ -159,36 +162,127 @@ def _claim(owner: dict[str, str], doc_id: str, source: str, report: IngestReport
     return first == source
 
 
+class _Advance:
+    """Reports progress in characters of document text embedded, so that a large file shows it too."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self, chars: int, what: str) -> None:
+        self.done = min(self.total, self.done + chars)
+        if self.progress:
+            self.progress(self.done, self.total, what)
+
+    def finish(self) -> None:
+        if self.progress and self.total:
+            self.progress(self.total, self.total, "")
+
+
 def _index_documents(
-    catalog: Catalog, items: list[_Planned], settings: Settings, embeddings: SentenceEmbeddings
+    catalog: Catalog,
+    items: list[_Planned],
+    settings: Settings,
+    embeddings: SentenceEmbeddings,
+    encoder: TokenEncoder | None,
+    advance: _Advance,
 ) -> int:
-    """Chunk and embed a group of documents in one pass (fewer, fuller model batches); returns chunks added."""
-    chunked = [chunk_document(item.document, settings.chunk_size, settings.chunk_overlap) for item in items]
+    """Chunk and embed a group of documents and write them in one transaction; returns chunks added."""
     sentences = [split_sentences(item.document.text, max_chars=settings.chunk_size) for item in items]
-    infos = [
-        [
-            ChunkInfo(c.chunk_id, c.doc_id, c.text, c.start, c.end, d.title, d.source, d.date, d.tags, d.url)
-            for c in chunks
-        ]
-        for chunks, d in zip(chunked, (item.document for item in items), strict=True)
+    chunked = [
+        chunk_document(item.document, settings.chunk_size, settings.chunk_overlap, spans)
+        for item, spans in zip(items, sentences, strict=True)
     ]
-    chunk_vectors = embeddings.encode([passage_text(info) for group in infos for info in group])
+    windows: list[str] = []
+    if encoder is None:
+        vectors = _encode_texts(items, chunked, sentences, embeddings)
+        advance(sum(len(item.document.text) for item in items), items[-1].document.doc_id)
+    else:
+        vectors, windows = _encode_windows(
+            catalog, items, chunked, sentences, encoder, settings.embed_batch_size, advance
+        )
+    with catalog.transaction():
+        for item, chunks, spans, (chunk_vectors, vectors_of_sentences) in zip(
+            items, chunked, sentences, vectors, strict=True
+        ):
+            catalog.put_document(item.document, item.doc_hash, chunks, chunk_vectors, spans, vectors_of_sentences)
+        catalog.drop_windows(windows)
+        catalog.bump_generation()
+    return sum(len(chunks) for chunks in chunked)
+
+
+_Vectors = list[tuple[np.ndarray, np.ndarray]]  # (chunk vectors, sentence vectors) of each document
+
+
+def _encode_windows(
+    catalog: Catalog,
+    items: list[_Planned],
+    chunked: list[list[Chunk]],
+    sentences: list[list[Span]],
+    encoder: TokenEncoder,
+    batch_size: int,
+    advance: _Advance,
+) -> tuple[_Vectors, list[str]]:
+    """One encoder pass over each document's token windows (windows.py); also returns the windows' keys.
+
+    Windows are committed to the catalog as they are embedded, every _WINDOWS_PER_COMMIT of them, so a
+    long document interrupted half way is taken up where it stopped, not from its start."""
+    plans = [
+        plan_windows(encoder, item.document.title, [item.document.text[s.start : s.end] for s in spans])
+        for item, spans in zip(items, sentences, strict=True)
+    ]
+    states = catalog.windows([window.key for plan in plans for window in plan])
+    chars = {
+        window.key: spans[window.sentences.stop - 1].end - spans[window.sentences.start].start
+        for plan, spans in zip(plans, sentences, strict=True)
+        for window in plan
+    }
+    advance(sum(chars[key] for key in states), items[0].document.doc_id)
+    todo = list({window.key: window for plan in plans for window in plan if window.key not in states}.values())
+    pending: dict[str, WindowStates] = {}
+    for batch in encode_windows(encoder, todo, batch_size):
+        pending.update((window.key, state) for window, state in batch)
+        if len(pending) >= _WINDOWS_PER_COMMIT and len(todo) > _WINDOWS_PER_COMMIT:
+            with catalog.transaction():
+                catalog.put_windows(pending)
+            states.update(pending)
+            pending = {}
+        advance(sum(chars[window.key] for window, _ in batch), items[-1].document.doc_id)
+    states.update(pending)
+    vectors: _Vectors = []
+    for plan, chunks, spans in zip(plans, chunked, sentences, strict=True):
+        index_of = {span.start: number for number, span in enumerate(spans)}
+        ranges = [range(index_of[c.sentences[0].start], index_of[c.sentences[-1].start] + 1) for c in chunks]
+        sentence_vectors, chunk_vectors = pool(plan, states, ranges, len(spans))
+        vectors.append((chunk_vectors, sentence_vectors))
+    return vectors, list(chars)
+
+
+def _encode_texts(
+    items: list[_Planned], chunked: list[list[Chunk]], sentences: list[list[Span]], embeddings: SentenceEmbeddings
+) -> _Vectors:
+    """Chunk texts (with their title) and sentence texts embedded apart: for models whose vectors are not
+    a mean over their tokens, which windows cannot give."""
+    passages = [
+        passage_text(ChunkInfo(c.chunk_id, c.doc_id, c.text, c.start, c.end, item.document.title, item.document.source))
+        for item, chunks in zip(items, chunked, strict=True)
+        for c in chunks
+    ]
+    chunk_vectors = embeddings.encode(passages)
     sentence_vectors = embeddings.encode(
         [item.document.text[s.start : s.end] for item, spans in zip(items, sentences, strict=True) for s in spans]
     )
+    vectors: _Vectors = []
     chunk_at = sentence_at = 0
-    for item, chunks, spans in zip(items, chunked, sentences, strict=True):
-        catalog.put_document(
-            item.document,
-            item.doc_hash,
-            chunks,
-            chunk_vectors[chunk_at : chunk_at + len(chunks)],
-            spans,
-            sentence_vectors[sentence_at : sentence_at + len(spans)],
+    for chunks, spans in zip(chunked, sentences, strict=True):
+        vectors.append(
+            (
+                chunk_vectors[chunk_at : chunk_at + len(chunks)],
+                sentence_vectors[sentence_at : sentence_at + len(spans)],
+            )
         )
         chunk_at += len(chunks)
         sentence_at += len(spans)
-    return chunk_at
+    return vectors
 
 
 def _sync_store(catalog: Catalog, store: VectorStore) -> int:
