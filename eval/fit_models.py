@@ -2,7 +2,8 @@
 
 For every question of the fitting sets, the assistant retrieves its passages as it would to answer
 (on the question's question_date), and every candidate sentence is labelled by whether it holds one
-of the question's `answers` (normalised as answer presence is: eval/README.md). Then:
+of the question's `answers` (normalised as answer presence is: eval/README.md), or, for a question with
+`key_facts` instead, one of its facts. Then:
 
 - the sentence model: a conditional logit over a question's candidates, fitted so that the candidates
   holding an answer outscore the others (answerable questions with such a candidate);
@@ -33,7 +34,7 @@ from assistant.retrieval.query import make_query
 from assistant.settings import Settings
 from assistant.types import Answer
 
-ABSTENTION_INPUTS = ("best", "similarity", "coverage", "names_found")
+ABSTENTION_INPUTS = ("best", "similarity", "names_found")  # chosen by 5-fold cross-validation on the fitting sets
 
 
 @dataclasses.dataclass
@@ -61,10 +62,13 @@ def collect(question_file: Path, corpus: Path) -> list[Sample]:
 
 
 def _holds_answer(question: EvalQuestion, text: str) -> float:
-    if not question.answerable or not question.answers:
+    """1 when a sentence holds one of the question's answers, or (for a question with key facts) one of them."""
+    if not question.answerable:
         return 0.0
-    answer = Answer(question.question, text, (), False)
-    return answer_metrics(question, answer).get("answer_presence", 0.0)
+    scores = answer_metrics(question, Answer(question.question, text, (), False))
+    if question.answers:
+        return scores.get("answer_presence", 0.0)
+    return float(scores.get("fact_recall", 0.0) > 0)
 
 
 def fit_logistic(

@@ -21,7 +21,7 @@ from assistant.answer.base import ABSTENTION_REPLY, pieces
 from assistant.answer.models import ABSTENTION_MODEL, SENTENCE_MODEL
 from assistant.answer.sentences import Candidate, candidates, leans_back, names_found
 from assistant.index.embed import SentenceEmbeddings
-from assistant.index.lexical import tokenize
+from assistant.index.lexical import normalise, tokenize
 from assistant.index.snapshot import Snapshot
 from assistant.retrieval.query import Query
 from assistant.settings import Settings
@@ -114,6 +114,9 @@ def select(
         chosen = _over_time(ranked, max_sentences)
     else:
         chosen = _with_context(best, scored)
+        following = next((c for c in scored if c.sentence == best.sentence + 1 and _same_document(c, best)), None)
+        if following is not None and following.score >= best.score - SECOND_MARGIN and _carries_on(best, following):
+            ranked = [following] + [c for c in ranked if c is not following]  # considered first, same rules
         for candidate in ranked[1:]:
             if len(chosen) >= max_sentences or candidate.score < best.score - SECOND_MARGIN:
                 break
@@ -141,12 +144,24 @@ def _with_context(best: Candidate, scored: list[Candidate]) -> list[Candidate]:
     return [best]
 
 
+_FIRST_WORD = re.compile(r"[\"“']?([A-Z][\w'’-]+)")
+
+
+def _carries_on(first: Candidate, second: Candidate) -> bool:
+    """Whether a sentence goes on about the one before's subject ("Putin ... Putin continues ...", "He ...")."""
+    if leans_back(second.text):
+        return True
+    subject = _FIRST_WORD.match(second.text)
+    return subject is not None and normalise(subject.group(1)) in set(tokenize(first.text))
+
+
 def _adds_what_is_missing(best: Candidate, other: Candidate) -> bool:
     """Whether another sentence carries what the question asks for and the best does not: an answer of the
     kind asked for that the best lacks (another number, name or date), or more of the question's names."""
     other_answer = bool(other.answers - best.answers)
     names_missing = other.signals["names"] > best.signals["names"]
-    return other_answer or names_missing
+    goes_on = other.sentence == best.sentence + 1 and _same_document(best, other) and _carries_on(best, other)
+    return other_answer or names_missing or goes_on
 
 
 def _over_time(ranked: list[Candidate], max_sentences: int) -> list[Candidate]:
