@@ -113,19 +113,7 @@ def select(
     if _CHANGE.search(query.question):
         chosen = _over_time(ranked, max_sentences)
     else:
-        chosen = _with_context(best, scored)
-        following = next((c for c in scored if c.sentence == best.sentence + 1 and _same_document(c, best)), None)
-        if following is not None and following.score >= best.score - SECOND_MARGIN and _carries_on(best, following):
-            ranked = [following] + [c for c in ranked if c is not following]  # considered first, same rules
-        for candidate in ranked[1:]:
-            if len(chosen) >= max_sentences or candidate.score < best.score - SECOND_MARGIN:
-                break
-            words = sum(len(c.text.split()) for c in chosen) + len(candidate.text.split())
-            if words > WORD_BUDGET:
-                continue
-            if _adds_what_is_missing(best, candidate) and not any(_redundant(candidate, c) for c in chosen):
-                chosen.append(candidate)
-                break
+        chosen = _short_answer(ranked, scored, max_sentences)
     signals = {
         "best": best.score,
         "similarity": best.similarity,
@@ -133,6 +121,29 @@ def select(
         "names_found": found,
     }
     return Selection(chosen[:max_sentences], ABSTENTION_MODEL.probability(signals), signals)
+
+
+def _short_answer(ranked: list[Candidate], scored: list[Candidate], max_sentences: int) -> list[Candidate]:
+    """The best sentence, and at most one more: the story's next sentence when it goes on about the same
+    subject ("Putin emphasizes ... Putin continues to reject ..."), which may trail further behind, else a
+    close one that carries what the best lacks; always within WORD_BUDGET words."""
+    best = ranked[0]
+    chosen = _with_context(best, scored)
+
+    def fits(candidate: Candidate) -> bool:
+        words = sum(len(c.text.split()) for c in chosen) + len(candidate.text.split())
+        return len(chosen) < max_sentences and words <= WORD_BUDGET
+
+    following = next((c for c in scored if c.sentence == best.sentence + 1 and _same_document(c, best)), None)
+    if following and _carries_on(best, following) and following.score >= best.score - 2 * SECOND_MARGIN:
+        return chosen + [following] if fits(following) else chosen
+    for candidate in ranked[1:]:
+        if candidate.score < best.score - SECOND_MARGIN:
+            break
+        missing = _adds_what_is_missing(best, candidate)
+        if fits(candidate) and missing and not any(_redundant(candidate, c) for c in chosen):
+            return chosen + [candidate]
+    return chosen
 
 
 def _with_context(best: Candidate, scored: list[Candidate]) -> list[Candidate]:
@@ -160,8 +171,7 @@ def _adds_what_is_missing(best: Candidate, other: Candidate) -> bool:
     kind asked for that the best lacks (another number, name or date), or more of the question's names."""
     other_answer = bool(other.answers - best.answers)
     names_missing = other.signals["names"] > best.signals["names"]
-    goes_on = other.sentence == best.sentence + 1 and _same_document(best, other) and _carries_on(best, other)
-    return other_answer or names_missing or goes_on
+    return other_answer or names_missing
 
 
 def _over_time(ranked: list[Candidate], max_sentences: int) -> list[Candidate]:
