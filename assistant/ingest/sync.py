@@ -13,14 +13,16 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import CorpusError
+from assistant.errors import CorpusError, IndexMissingError
 from assistant.index.catalog import Catalog
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings, embeddings_for
-from assistant.index.snapshot import build_snapshot, current_generation, passage_text
+from assistant.index.snapshot import Snapshot, current_version, index_version, open_snapshot, passage_text
+from assistant.index.snapshot_build import CatalogSource, build_snapshot
 from assistant.ingest.chunk import chunk_document, split_sentences
 from assistant.ingest.load import CorpusFile, load_file, scan_corpus
 from assistant.settings import Settings
@@ -96,9 +98,7 @@ def ingest(
                 catalog.set_file_hash(file.relative, None if file.relative in failed else file.sha256)
             for source in set(catalog.file_hashes()) - {file.relative for file in files}:
                 catalog.set_file_hash(source, None)
-        report.chunks_synced = _sync_store(catalog, store)
-        if current_generation(settings.index_path()) != catalog.generation():
-            build_snapshot(catalog, settings.index_path())
+        report.chunks_synced = _sync_store(catalog, store, settings.index_path())
         embeddings.export_for_queries()  # once per model: lets later processes embed questions without torch
         report.chunks_total = catalog.count_chunks()
         report.documents_total = catalog.count_documents()
@@ -174,15 +174,50 @@ def _index_documents(
     return chunk_at
 
 
-def _sync_store(catalog: Catalog, store: VectorStore) -> int:
-    """Make the Chroma collection hold exactly the catalog's chunks, reusing the stored vectors.
+def _sync_store(catalog: Catalog, store: VectorStore, root: Path) -> int:
+    """Make the Chroma collection hold exactly the catalog's chunks (reusing the stored vectors), and the
+    snapshot the catalog's documents; with a Chroma server, also what app servers answer from.
 
     Returns how many chunks were written to Chroma (more than were embedded when it was new or wiped)."""
     wanted = catalog.chunk_hashes()
     present = store.doc_hashes()
-    store.delete(chunk_id for chunk_id, doc_hash in present.items() if wanted.get(chunk_id) != doc_hash)
+    stale = [chunk_id for chunk_id, doc_hash in present.items() if wanted.get(chunk_id) != doc_hash]
+    store.delete(stale)
     missing = [chunk_id for chunk_id, doc_hash in wanted.items() if present.get(chunk_id) != doc_hash]
+    changed: set[str] = set()
     for start in range(0, len(missing), 2000):
         batch = list(catalog.iter_chunks(missing[start : start + 2000]))
         store.add([(stored.info, np.asarray(stored.vector), stored.doc_hash) for stored in batch])
+        changed.update(stored.info.doc_id for stored in batch)
+    source = CatalogSource(catalog)
+    version = index_version(source.document_hashes())
+    # After the vectors: a process that follows the snapshot then finds its new chunks in Chroma too.
+    if current_version(root) != version:  # changed, or missing or damaged
+        build_snapshot(source, root, version)
+    if store.is_server:
+        _publish(store, open_snapshot(root), changed | {chunk_id.rsplit("#", 1)[0] for chunk_id in stale})
     return len(missing)
+
+
+def _publish(store: VectorStore, snapshot: Snapshot, changed: set[str]) -> None:
+    """Bring the server's sentence vectors in step with the snapshot, then announce its version to app servers."""
+    if store.count_sentences() != len(snapshot.sentence_spans):  # a new server, or some went missing: redo all
+        changed = set(snapshot.doc_index) | {str(m.get("doc_id")) for _, m, _ in store.records(sentences=True)}
+    ordered = sorted(changed)
+    for first in range(0, len(ordered), 100):
+        batch = ordered[first : first + 100]
+        store.delete_sentences(batch)
+        records = []
+        for doc_id in batch:
+            index = snapshot.doc_index.get(doc_id)
+            if index is not None:
+                rows = slice(int(snapshot.doc_sentences[index]), int(snapshot.doc_sentences[index + 1]))
+                doc_hash = snapshot.documents[index].doc_hash
+                records.append((doc_id, doc_hash, snapshot.sentence_spans[rows], snapshot.sentence_vectors[rows]))
+        store.put_sentences(records)
+    try:
+        published = store.version()
+    except IndexMissingError:
+        published = None
+    if published != snapshot.version:
+        store.set_version(snapshot.version)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings, embeddings_for
-from assistant.index.snapshot import Snapshot, current_generation, open_snapshot
+from assistant.index.mirror import SnapshotTracker
+from assistant.index.snapshot import Snapshot
 from assistant.retrieval.query import Query
 from assistant.settings import Settings
-from assistant.types import ChunkInfo, Filters, ScoredChunk
+from assistant.types import Filters, ScoredChunk
 
 
 class HybridSearch:
-    """Ranks the chunks of one index for a query; loads the snapshot once and reloads it after an ingest."""
+    """Ranks the chunks of one index for a query; follows the index's snapshot as ingests change it."""
 
     def __init__(
         self, settings: Settings, embeddings: SentenceEmbeddings | None = None, store: VectorStore | None = None
@@ -23,20 +22,13 @@ class HybridSearch:
         self.settings = settings
         self.embeddings = embeddings or embeddings_for(settings)
         self.store = store or VectorStore(settings)
-        self._snapshot: Snapshot | None = None
-        self._lock = threading.Lock()
+        # With a Chroma server, an app server that copied the index makes its own export of the query encoder.
+        self._tracker = SnapshotTracker(settings, self.store, on_load=lambda: self.embeddings.export_for_queries())
 
     @property
     def snapshot(self) -> Snapshot:
-        """The current snapshot, reloaded when an ingest has written a newer one."""
-        root = self.settings.index_path()
-        snapshot = self._snapshot
-        if snapshot is None or current_generation(root) != snapshot.generation:
-            with self._lock:
-                if self._snapshot is None or current_generation(root) != self._snapshot.generation:
-                    self._snapshot = open_snapshot(root)
-                snapshot = self._snapshot
-        return snapshot
+        """The current snapshot, reloaded when an ingest has changed the index."""
+        return self._tracker.current()
 
     def embed_query(self, query: Query) -> np.ndarray:
         return self.embeddings.encode_query(query.text)
@@ -77,9 +69,9 @@ class HybridSearch:
 
     def _lexical(self, snapshot: Snapshot, query: Query, pool: int, filters: Filters | None) -> list[tuple[int, float]]:
         scores = snapshot.bm25.scores(query.term_weights())
-        if filters:
-            scores = np.where(_filter_mask(snapshot.chunks, filters), scores, 0.0)
         candidates = np.flatnonzero(scores > 0)
+        if filters:
+            candidates = candidates[snapshot.matching(filters, candidates)]
         if len(candidates) > pool:
             candidates = candidates[np.argpartition(-scores[candidates], pool)[:pool]]
         return [(int(row), float(scores[row])) for row in candidates[np.argsort(-scores[candidates], kind="stable")]]
@@ -92,19 +84,3 @@ def _scaled(ranking: list[tuple[int, float]]) -> list[tuple[int, float]]:
     low = min(score for _, score in ranking)
     span = max(score for _, score in ranking) - low
     return [(row, (score - low) / span if span > 0 else 1.0) for row, score in ranking]
-
-
-def _filter_mask(chunks: list[ChunkInfo], filters: Filters) -> np.ndarray:
-    doc_ids = set(filters.doc_ids)
-    tags = set(filters.tags)
-    return np.fromiter(
-        (
-            (not doc_ids or chunk.doc_id in doc_ids)
-            and (not filters.date_from or (chunk.date is not None and chunk.date >= filters.date_from))
-            and (not filters.date_to or (chunk.date is not None and chunk.date <= filters.date_to))
-            and (not tags or bool(tags.intersection(chunk.tags)))
-            for chunk in chunks
-        ),
-        dtype=bool,
-        count=len(chunks),
-    )
