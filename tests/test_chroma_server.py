@@ -6,7 +6,9 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import chromadb
 import httpx
@@ -210,3 +212,59 @@ def test_a_wiped_server_is_reported_and_refilled_from_the_catalog_without_embedd
     assert embedded == [] and (report.added, report.updated, report.removed) == ([], [], [])
     assert report.chunks_synced == server.store.count() == first.chunks_total
     assert _ranked(server, QUESTION) == expected
+
+
+def _answers(url: str) -> list[Any]:
+    """What an app server answers over REST: ranked chunks (with their ranks) for QUERIES, and an answer."""
+    got: list[Any] = []
+    for query, filters in QUERIES:
+        fields = {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in asdict(filters or Filters()).items()
+        }
+        body = {"query": query, "k": 5, **{name: value for name, value in fields.items() if value}}
+        response = httpx.post(f"{url}/v1/retrieve", json=body, timeout=120)
+        assert response.status_code == 200, response.text
+        got.append([(r["chunk_id"], round(r["score"], 4), r["dense_rank"]) for r in response.json()["results"]])
+    response = httpx.post(f"{url}/v1/ask", json={"question": QUESTION}, timeout=120)
+    assert response.status_code == 200, response.text
+    got.append({**response.json(), "timings_ms": None})
+    return got
+
+
+def test_two_app_servers_on_empty_folders_answer_alike_and_follow_an_ingest_through_either(
+    chroma: str, corpus: Path, tmp_path: Path
+) -> None:
+    ingesting = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "ingest", chroma_url=chroma))
+    ingesting.ingest()
+    servers: list[ServerProcess] = []
+    try:
+        for name in ("a", "b"):  # two app servers, each with an empty index folder of its own
+            env = {
+                "ASSISTANT_CORPUS_DIR": str(corpus),
+                "ASSISTANT_INDEX_DIR": str(tmp_path / name),
+                "ASSISTANT_CHROMA_URL": chroma,
+            }
+            servers.append(assistant_api(free_port(), tmp_path / f"{name}.log", env).start())
+        a, b = (server.ready_url.removesuffix("/health") for server in servers)
+        expected = _answers(a)
+        assert _answers(b) == expected and not expected[-1]["abstained"]
+        assert expected[0] == [(c, round(s, 4), d) for c, s, d in _ranked(ingesting, QUESTION)]
+        assert not list((tmp_path / "b").rglob("catalog.sqlite"))  # b answered from what the server holds
+
+        note = {
+            "filename": "kharkiv-strike.md",
+            "content": "---\ntitle: Strike on Kharkiv\ndate: 2025-07-10\n---\n"
+            "A glide bomb hit a tram depot in Kharkiv on Thursday and wounded eleven people.\n",
+            "encoding": "text",
+        }
+        response = httpx.post(f"{a}/v1/documents", json=note, timeout=300)  # an ingest through app server a
+        assert response.status_code == 201, response.text
+        for url in (a, b):  # each sees it on its very next question, found by both rankers
+            found = httpx.post(f"{url}/v1/retrieve", json={"query": "tram depot glide bomb", "k": 1}, timeout=120)
+            top = found.json()["results"][0]
+            assert top["doc_id"].endswith("kharkiv-strike") and top["dense_rank"] == 1 and top["lexical_rank"] == 1
+        assert _answers(b) == _answers(a)
+    finally:
+        for server in servers:
+            server.stop()

@@ -181,10 +181,9 @@ def _example_text(event: gr.SelectData) -> str:
 def _date_range(assistant: Assistant) -> tuple[str, str] | None:
     """The first and last date the indexed documents carry, or None when none is dated."""
     try:
-        dates = sorted({chunk.date for chunk in assistant.search.snapshot.chunks if chunk.date})
+        return assistant.search.snapshot.dates()
     except IndexMissingError:
         return None
-    return (dates[0], dates[-1]) if dates else None
 
 
 def build_ui(assistant: Assistant) -> gr.Blocks:
