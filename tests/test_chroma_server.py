@@ -268,3 +268,28 @@ def test_two_app_servers_on_empty_folders_answer_alike_and_follow_an_ingest_thro
     finally:
         for server in servers:
             server.stop()
+
+
+def test_an_ingest_cut_short_is_finished_by_the_next_and_app_servers_follow_only_finished_ones(
+    chroma: str, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingesting = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "ingest", chroma_url=chroma))
+    ingesting.ingest()
+    app = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "app", chroma_url=chroma))
+    question = "How many workers were injured in the drone attack on the port?"
+    before = app.ask(question).to_json()
+    assert "Two workers" in before["answer"]
+    drone = corpus / "2025-06-20-drone-attack.md"
+    drone.write_text(drone.read_text(encoding="utf-8").replace("Two workers", "Three workers"), encoding="utf-8")
+
+    def unreachable(*args: Any) -> None:
+        raise BackendError("Chroma at the server failed (connection reset)")
+
+    with monkeypatch.context() as patch:  # the server goes away in the middle of the ingest
+        patch.setattr(ingesting.store, "put_sentences", unreachable)
+        with pytest.raises(BackendError):
+            ingesting.ingest()
+    assert app.ask(question).to_json()["answer"] == before["answer"]  # what was announced last, whole
+    ingesting.ingest()
+    after = app.ask(question).to_json()
+    assert "Three workers" in after["answer"] and all("Two workers" not in c["quote"] for c in after["citations"])

@@ -186,6 +186,16 @@ class VectorStore:
                 return
             offset += PAGE
 
+    def vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """chunk_id -> unit vector of the chunks asked for (those still there)."""
+        if not chunk_ids:
+            return {}
+        got = self._call(lambda c: c.get(ids=list(chunk_ids), include=["embeddings"]), create=False)
+        return {
+            chunk_id: np.asarray(vector, dtype=np.float32)
+            for chunk_id, vector in zip(got["ids"], got["embeddings"], strict=True)
+        }
+
     def texts(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         """chunk_id -> text of the chunks asked for (those still there)."""
         texts: dict[str, str] = {}
@@ -234,13 +244,19 @@ class VectorStore:
     def count(self) -> int:
         return self._call(lambda collection: int(collection.count()))
 
-    def query(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        """The n nearest chunks as (chunk_id, cosine similarity), best first."""
+    def query(
+        self, vector: np.ndarray, n: int, filters: Filters | None = None, ids: list[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The n nearest chunks as (chunk_id, cosine similarity), best first; only those that pass the filters,
+        or only among ids when given."""
         where = chroma_where(filters)
+        among = {"ids": ids} if ids is not None else {}
 
         def search(collection: Any) -> list[tuple[str, float]]:
-            got = collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
-            if not got["ids"][0] and where is None and n > 0 and not collection.count():
+            if ids is not None and not ids:
+                return []
+            got = collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"], **among)
+            if not got["ids"][0] and where is None and ids is None and n > 0 and not collection.count():
                 raise IndexMissingError(self._missing())  # an emptied collection: the same as a missing one
             pairs = zip(got["ids"][0], got["distances"][0], strict=True)
             return [(chunk_id, 1.0 - float(distance)) for chunk_id, distance in pairs]

@@ -87,14 +87,32 @@ class RowIndex:
         self._hashes, self._rows, self._ids = hashes, rows, chunk_ids
 
     def get(self, chunk_id: str, default: int | None = None) -> int | None:
-        key = id_hash(chunk_id)
-        at = int(np.searchsorted(self._hashes, key))
-        while at < len(self._hashes) and self._hashes[at] == key:
-            row = int(self._rows[at])
-            if self._ids[row] == chunk_id:
-                return row
-            at += 1
-        return default
+        row = self.rows([chunk_id])[0]
+        return default if row is None else row
+
+    def rows(self, chunk_ids: Sequence[str]) -> list[int | None]:
+        """The row of each chunk id (None when unknown), looked up together."""
+        if not len(self._hashes):
+            return [None] * len(chunk_ids)
+        keys = np.fromiter((id_hash(chunk_id) for chunk_id in chunk_ids), dtype=np.uint64, count=len(chunk_ids))
+        at = np.minimum(np.searchsorted(self._hashes, keys), len(self._hashes) - 1)
+        hit = np.asarray(self._hashes[at]) == keys
+        found: list[int | None] = []
+        for chunk_id, is_hit, row, place in zip(
+            chunk_ids, hit.tolist(), self._rows[at].tolist(), at.tolist(), strict=True
+        ):
+            if is_hit and self._ids.raw(row) != chunk_id.encode():
+                row = self._colliding(chunk_id, place)
+            found.append(row if is_hit else None)
+        return found
+
+    def _colliding(self, chunk_id: str, place: int) -> int | None:
+        """Two ids with one hash (about once in 10^13 pairs): look at each."""
+        while place < len(self._hashes) and self._hashes[place] == id_hash(chunk_id):
+            if self._ids[int(self._rows[place])] == chunk_id:
+                return int(self._rows[place])
+            place += 1
+        return None
 
     def __getitem__(self, chunk_id: str) -> int:
         row = self.get(chunk_id)
@@ -106,8 +124,9 @@ class RowIndex:
         return isinstance(chunk_id, str) and self.get(chunk_id) is not None
 
 
-def id_hash(chunk_id: str) -> np.uint64:
-    return np.uint64(int.from_bytes(hashlib.blake2b(chunk_id.encode(), digest_size=8).digest(), "little"))
+def id_hash(chunk_id: str) -> int:
+    """A 64-bit hash of a chunk id, the same in every process."""
+    return int.from_bytes(hashlib.blake2b(chunk_id.encode(), digest_size=8).digest(), "little")
 
 
 class Snapshot:
@@ -152,22 +171,31 @@ class Snapshot:
         chunk_start = int(self.chunk_spans[row][0])
         return self.texts[row][start - chunk_start : end - chunk_start]
 
-    def matching(self, filters: Filters, rows: np.ndarray) -> np.ndarray:
-        """Which of these chunk rows pass the filters, as a boolean array (computed on columns)."""
-        docs = np.asarray(self.chunk_doc[rows])
-        keep = np.ones(len(docs), dtype=bool)
+    def documents_matching(self, filters: Filters) -> np.ndarray:
+        """Which documents pass the filters, as a boolean array (computed on columns, not document by document)."""
+        keep = np.ones(len(self.documents), dtype=bool)
         if filters.doc_ids:
-            keep &= np.isin(docs, [self.doc_index[d] for d in filters.doc_ids if d in self.doc_index])
+            keep &= np.isin(np.arange(len(keep)), [self.doc_index[d] for d in filters.doc_ids if d in self.doc_index])
         if filters.date_from or filters.date_to:
-            dates = np.asarray(self.doc_dates)[docs]
+            dates = np.asarray(self.doc_dates)
             keep &= dates > 0  # undated documents never pass a date filter
             if filters.date_from:
                 keep &= dates >= date_int(filters.date_from)
             if filters.date_to:
                 keep &= dates <= date_int(filters.date_to)
         if filters.tags:
-            keep &= np.isin(docs, [d for tag in set(filters.tags) for d in self._docs_by_tag.get(tag, ())])
+            keep &= np.isin(
+                np.arange(len(keep)), [d for tag in set(filters.tags) for d in self._docs_by_tag.get(tag, ())]
+            )
         return keep
+
+    def matching(self, filters: Filters, rows: np.ndarray) -> np.ndarray:
+        """Which of these chunk rows pass the filters, as a boolean array."""
+        return self.documents_matching(filters)[np.asarray(self.chunk_doc[rows])]
+
+    def rows_matching(self, filters: Filters) -> np.ndarray:
+        """The rows of every chunk that passes the filters, in order."""
+        return np.flatnonzero(np.repeat(self.documents_matching(filters), np.diff(self.doc_chunks)))
 
     def dates(self) -> tuple[str, str] | None:
         """The first and last date of the dated documents, or None when none is dated."""

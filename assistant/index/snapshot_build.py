@@ -149,7 +149,7 @@ class _Writer:
         info = document.info
         for chunk_id, start, end, text in document.chunks:
             self.chunk_ids.append(chunk_id)
-            self.hashes.append(int(id_hash(chunk_id)))
+            self.hashes.append(id_hash(chunk_id))
             self.texts.append(text)
             self.chunk_doc.append(index)
             self.chunk_spans.extend((start, end))
@@ -169,7 +169,7 @@ class _Writer:
         first_sentence, stop_sentence = int(previous.doc_sentences[doc]), int(previous.doc_sentences[doc + 1])
         for packed, writer in ((previous.chunk_ids, self.chunk_ids), (previous.texts, self.texts)):
             writer.append_raw(packed.raw_range(first, stop), packed.lengths(first, stop))
-        self.hashes.extend(int(id_hash(chunk_id)) for chunk_id in previous.chunk_ids[first:stop])
+        self.hashes.extend(id_hash(chunk_id) for chunk_id in previous.chunk_ids[first:stop])
         self.chunk_doc.extend(itertools.repeat(index, stop - first))
         self.chunk_spans.frombytes(np.asarray(previous.chunk_spans[first:stop], dtype=np.int64).tobytes())
         shifted = np.asarray(previous.chunk_sentences[first:stop], dtype=np.int64) - first_sentence + self.sentences

@@ -175,33 +175,48 @@ def _index_documents(
 
 
 def _sync_store(catalog: Catalog, store: VectorStore, root: Path) -> int:
-    """Make the Chroma collection hold exactly the catalog's chunks (reusing the stored vectors), and the
-    snapshot the catalog's documents; with a Chroma server, also what app servers answer from.
+    """Make the Chroma collection hold exactly the catalog's chunks (reusing the stored vectors) and the snapshot
+    the catalog's documents; with a Chroma server, also the sentence vectors and the version app servers follow.
 
     Returns how many chunks were written to Chroma (more than were embedded when it was new or wiped)."""
     wanted = catalog.chunk_hashes()
-    present = store.doc_hashes()
-    stale = [chunk_id for chunk_id, doc_hash in present.items() if wanted.get(chunk_id) != doc_hash]
-    store.delete(stale)
-    missing = [chunk_id for chunk_id, doc_hash in wanted.items() if present.get(chunk_id) != doc_hash]
-    changed: set[str] = set()
+    present = {
+        chunk_id: (str(m.get("doc_id")), str(m.get("doc_hash"))) for chunk_id, m, _ in store.records(create=True)
+    }
+    source = CatalogSource(catalog)
+    documents = source.document_hashes()
+    version = index_version(documents)
+    if store.is_server:
+        # The sentences first and the version last: an ingest cut short anywhere is finished by the next one,
+        # which still finds the documents' chunks out of date, and app servers follow only a finished one.
+        in_chroma: dict[str, set[str]] = defaultdict(set)
+        for doc_id, doc_hash in present.values():
+            in_chroma[doc_id].add(doc_hash)
+        changed = {doc_id for doc_id, doc_hash in documents.items() if in_chroma.get(doc_id) != {doc_hash}}
+        _send_sentences(store, _snapshot(source, root, version), changed | (in_chroma.keys() - documents.keys()))
+    store.delete(chunk_id for chunk_id, (_, doc_hash) in present.items() if wanted.get(chunk_id) != doc_hash)
+    missing = [chunk_id for chunk_id, doc_hash in wanted.items() if present.get(chunk_id, ("", ""))[1] != doc_hash]
     for start in range(0, len(missing), 2000):
         batch = list(catalog.iter_chunks(missing[start : start + 2000]))
         store.add([(stored.info, np.asarray(stored.vector), stored.doc_hash) for stored in batch])
-        changed.update(stored.info.doc_id for stored in batch)
-    source = CatalogSource(catalog)
-    version = index_version(source.document_hashes())
-    # After the vectors: a process that follows the snapshot then finds its new chunks in Chroma too.
-    if current_version(root) != version:  # changed, or missing or damaged
-        build_snapshot(source, root, version)
     if store.is_server:
-        _publish(store, open_snapshot(root), changed | {chunk_id.rsplit("#", 1)[0] for chunk_id in stale})
+        _announce(store, version)
+    else:
+        _snapshot(source, root, version)  # after the vectors: a process that follows it finds its new chunks in Chroma
     return len(missing)
 
 
-def _publish(store: VectorStore, snapshot: Snapshot, changed: set[str]) -> None:
-    """Bring the server's sentence vectors in step with the snapshot, then announce its version to app servers."""
-    if store.count_sentences() != len(snapshot.sentence_spans):  # a new server, or some went missing: redo all
+def _snapshot(source: CatalogSource, root: Path, version: str) -> Snapshot:
+    """The snapshot of this version: the current one, unless it is older, missing or damaged."""
+    if current_version(root) == version:
+        return open_snapshot(root)
+    return build_snapshot(source, root, version)
+
+
+def _send_sentences(store: VectorStore, snapshot: Snapshot, changed: set[str]) -> None:
+    """Bring the server's sentence vectors in step with the snapshot for the changed documents (all when the
+    counts disagree: a new server, or some went missing)."""
+    if store.count_sentences() != len(snapshot.sentence_spans):
         changed = set(snapshot.doc_index) | {str(m.get("doc_id")) for _, m, _ in store.records(sentences=True)}
     ordered = sorted(changed)
     for first in range(0, len(ordered), 100):
@@ -215,9 +230,13 @@ def _publish(store: VectorStore, snapshot: Snapshot, changed: set[str]) -> None:
                 doc_hash = snapshot.documents[index].doc_hash
                 records.append((doc_id, doc_hash, snapshot.sentence_spans[rows], snapshot.sentence_vectors[rows]))
         store.put_sentences(records)
+
+
+def _announce(store: VectorStore, version: str) -> None:
+    """Record the version on the server, unless it is there already."""
     try:
         published = store.version()
     except IndexMissingError:
         published = None
-    if published != snapshot.version:
-        store.set_version(snapshot.version)
+    if published != version:
+        store.set_version(version)
