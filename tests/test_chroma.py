@@ -69,3 +69,13 @@ def test_a_running_server_finds_by_vector_what_an_ingest_in_another_process_adde
         server.stop()
     assert top["doc_id"] == "2025-07-10-kharkiv"
     assert top["dense_rank"] == 1, "the vector search missed the new chunk"
+
+
+def test_a_store_that_cannot_open_names_the_cause(tmp_path: Path) -> None:
+    Assistant(Settings(corpus_dir=DATA / "dated", index_dir=tmp_path / "index")).ingest()
+    shutil.rmtree(tmp_path / "index" / "chroma")
+    (tmp_path / "index" / "chroma").write_text("not a folder")
+    env = _server(DATA / "dated", tmp_path / "index", tmp_path / "log").env  # this environment, these settings
+    done = subprocess.run([ASSISTANT, "retrieve", "port"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "chroma is a file where the store's folder should be: move it away" in done.stderr

@@ -9,8 +9,11 @@ chromadb is imported in this module only.
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -146,8 +149,23 @@ class VectorStore:
                     "or unset ASSISTANT_CHROMA_URL"
                 )
             else:
-                hint = f"check that the folder {self.location} is writable and not in use by another version of Chroma"
+                hint = self._diagnose()
             raise BackendError(f"Chroma at {self.location} failed ({detail}); {hint}.") from exc
+
+    def _diagnose(self) -> str:
+        """What is wrong with the embedded store's folder, as far as can be told from outside Chroma."""
+        folder = Path(self.location)
+        existing = next((parent for parent in (folder, *folder.parents) if parent.exists()), folder)
+        if not existing.is_dir():
+            return f"{existing} is a file where the store's folder should be: move it away"
+        if not os.access(existing, os.W_OK):
+            return f"the folder {existing} is not writable by this user: fix its permissions or set ASSISTANT_INDEX_DIR"
+        if shutil.disk_usage(existing).free < 50_000_000:
+            return f"the disk that holds {existing} is full: free some space"
+        return (
+            f"the folder {folder} may have been written by another version of Chroma; move it away and run "
+            "`assistant ingest` to rebuild it from the catalog"
+        )
 
     def _missing(self) -> str:
         where = f"The Chroma {'server at' if self.settings.chroma_url else 'store in'} {self.location}"
