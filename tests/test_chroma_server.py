@@ -22,7 +22,7 @@ from assistant.pipeline import Assistant
 from assistant.settings import Settings
 from assistant.types import Filters, make_filters
 
-from .conftest import BUNDLED_CORPUS, DATA
+from .conftest import BUNDLED_CORPUS, DATA, change_dated_corpus
 from .servers import ServerProcess, assistant_api, chroma_server, free_port
 
 pytestmark = pytest.mark.server
@@ -103,14 +103,7 @@ def test_incremental_re_ingest_through_the_server(chroma: str, corpus: Path, tmp
     embedded, server = _pair(corpus, tmp_path, chroma)
     embedded.ingest()
     first = server.ingest()
-    drone = corpus / "2025-06-20-drone-attack.md"
-    drone.write_text(drone.read_text(encoding="utf-8").replace("Two workers", "Three workers"), encoding="utf-8")
-    (corpus / "undated-profile.txt").unlink()
-    (corpus / "2025-07-05-kyiv.md").write_text(
-        "---\ntitle: Missiles hit Kyiv\ndate: 2025-07-05\ntags: [war-and-conflicts]\n---\n"
-        "Missiles struck Kyiv overnight and air defences shot most of them down.\n",
-        encoding="utf-8",
-    )
+    change_dated_corpus(corpus)
     local, remote = embedded.ingest(), server.ingest()
     assert (remote.added, remote.updated, remote.removed) == (
         ["2025-07-05-kyiv"],

@@ -16,7 +16,7 @@ from assistant.pipeline import Assistant
 from assistant.retrieval.query import make_query
 from assistant.settings import Settings
 
-from .conftest import DATA
+from .conftest import DATA, change_dated_corpus
 
 QUESTION = "Who attacked the port?"
 
@@ -76,14 +76,7 @@ def test_a_rebuild_reuses_unchanged_documents_and_equals_a_build_from_scratch(
     shutil.copytree(DATA / "dated", corpus)
     incremental = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "incremental"))
     incremental.ingest()
-    drone = corpus / "2025-06-20-drone-attack.md"
-    drone.write_text(drone.read_text(encoding="utf-8").replace("Two workers", "Three workers"), encoding="utf-8")
-    (corpus / "undated-profile.txt").unlink()
-    (corpus / "2025-07-05-kyiv.md").write_text(
-        "---\ntitle: Missiles hit Kyiv\ndate: 2025-07-05\ntags: [war-and-conflicts]\n---\n"
-        "Missiles struck Kyiv overnight and air defences shot most of them down.\n",
-        encoding="utf-8",
-    )
+    change_dated_corpus(corpus)
     tokenized: list[str] = []
     tokenize = snapshot_build.tokenize
 
