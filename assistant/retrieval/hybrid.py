@@ -14,6 +14,7 @@ from assistant.types import Filters, ScoredChunk
 
 EXACT_BELOW = 500  # filters that leave at most this many chunks: score them all, from their vectors
 LONGEST_RANKING = 4000  # the longest unfiltered ranking worth asking for to find the chunks that pass
+SEARCH_AMONG = 20_000  # the most chunk ids worth sending with a question
 
 
 class HybridSearch:
@@ -71,10 +72,11 @@ class HybridSearch:
     ) -> list[tuple[int, float]]:
         """The n chunks nearest the query vector that pass the filters, as (row, similarity), best first.
 
-        Chroma's own filters are slow on large collections (a metadata scan, 0.1-1 s at 100k chunks), so the
-        snapshot's columns decide which chunks pass, and the way to search them depends on how many do: a few
-        are scored exactly from their vectors; a large share is found in a longer unfiltered ranking; any other
-        number is searched by Chroma among their ids."""
+        Chroma's own filters are slow on large collections (a metadata scan: 60-170 ms at 100k chunks), so the
+        snapshot's columns decide which chunks pass, and how to search them depends on how many do: a few are
+        scored exactly from their vectors; a large share is found in a longer unfiltered ranking; up to
+        SEARCH_AMONG are searched by Chroma among their ids; more than that (sent with every question), by
+        Chroma's filter after all."""
         if not filters:
             return _rows(snapshot, self.store.query(vector, n))
         allowed = snapshot.rows_matching(filters)
@@ -91,7 +93,9 @@ class HybridSearch:
             found = [pair for pair in _rows(snapshot, self.store.query(vector, longer)) if pair[0] in passing]
             if len(found) >= n:
                 return found[:n]
-        return _rows(snapshot, self.store.query(vector, n, ids=[snapshot.chunk_ids[int(row)] for row in allowed]))
+        if len(allowed) <= SEARCH_AMONG:
+            return _rows(snapshot, self.store.query(vector, n, ids=[snapshot.chunk_ids[int(row)] for row in allowed]))
+        return _rows(snapshot, self.store.query(vector, n, filters))
 
     def _lexical(self, snapshot: Snapshot, query: Query, pool: int, filters: Filters | None) -> list[tuple[int, float]]:
         scores = snapshot.bm25.scores(query.term_weights())
