@@ -189,13 +189,17 @@ class Snapshot:
             )
         return keep
 
-    def matching(self, filters: Filters, rows: np.ndarray) -> np.ndarray:
-        """Which of these chunk rows pass the filters, as a boolean array."""
-        return self.documents_matching(filters)[np.asarray(self.chunk_doc[rows])]
+    def chunks_in(self, documents: np.ndarray) -> int:
+        """How many chunks the documents of a boolean array hold."""
+        return int(np.diff(self.doc_chunks)[documents].sum())
 
-    def rows_matching(self, filters: Filters) -> np.ndarray:
-        """The rows of every chunk that passes the filters, in order."""
-        return np.flatnonzero(np.repeat(self.documents_matching(filters), np.diff(self.doc_chunks)))
+    def rows_in(self, documents: np.ndarray) -> np.ndarray:
+        """The rows of every chunk of the documents of a boolean array, in order."""
+        return np.flatnonzero(np.repeat(documents, np.diff(self.doc_chunks)))
+
+    def in_documents(self, documents: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Which of these chunk rows belong to the documents of a boolean array."""
+        return np.asarray(documents[np.asarray(self.chunk_doc[np.asarray(rows, dtype=np.int64)])], dtype=bool)
 
     def dates(self) -> tuple[str, str] | None:
         """The first and last date of the dated documents, or None when none is dated."""

@@ -49,8 +49,9 @@ class HybridSearch:
         snapshot = snapshot or self.snapshot
         pool = max(self.settings.candidates, k)
         vector = self.embed_query(query) if query_vector is None else query_vector
-        dense = self._dense(snapshot, vector, min(pool, len(snapshot.chunks)), filters)
-        lexical = self._lexical(snapshot, query, pool, filters)
+        passing = snapshot.documents_matching(filters) if filters else None
+        dense = self._dense(snapshot, vector, min(pool, len(snapshot.chunks)), filters, passing)
+        lexical = self._lexical(snapshot, query, pool, passing)
         # Relative score fusion: each ranker's scores scaled to [0, 1] over its candidates, then weighted.
         # Unlike reciprocal rank fusion it keeps how far ahead a candidate is: a chunk that alone holds a
         # rare name of the question stays on top even when the other ranker barely knows it.
@@ -68,40 +69,43 @@ class HybridSearch:
         ]
 
     def _dense(
-        self, snapshot: Snapshot, vector: np.ndarray, n: int, filters: Filters | None
+        self, snapshot: Snapshot, vector: np.ndarray, n: int, filters: Filters | None, passing: np.ndarray | None
     ) -> list[tuple[int, float]]:
         """The n chunks nearest the query vector that pass the filters, as (row, similarity), best first.
 
-        Chroma's own filters are slow on large collections (a metadata scan: 60-170 ms at 100k chunks), so the
-        snapshot's columns decide which chunks pass, and how to search them depends on how many do: a few are
-        scored exactly from their vectors; a large share is found in a longer unfiltered ranking; up to
-        SEARCH_AMONG are searched by Chroma among their ids; more than that (sent with every question), by
-        Chroma's filter after all."""
-        if not filters:
+        passing: which documents pass (None: no filters). Chroma's own filters are slow on large collections (a
+        metadata scan: 60-170 ms at 100k chunks), so the snapshot's columns decide which chunks pass, and how to
+        search them depends on how many do: a few are scored exactly from their vectors; a large share is found
+        in a longer unfiltered ranking; up to SEARCH_AMONG are searched by Chroma among their ids; more than
+        that (sent with every question), by Chroma's filter after all."""
+        if passing is None:
             return _rows(snapshot, self.store.query(vector, n))
-        allowed = snapshot.rows_matching(filters)
-        if len(allowed) <= EXACT_BELOW:
-            ids = [snapshot.chunk_ids[int(row)] for row in allowed]
+        count = snapshot.chunks_in(passing)
+        if count <= EXACT_BELOW:
+            allowed = snapshot.rows_in(passing).tolist()
+            ids = [snapshot.chunk_ids[row] for row in allowed]
             vectors = self.store.vectors(ids)
-            scored = [
-                (int(row), float(vectors[i] @ vector)) for row, i in zip(allowed, ids, strict=True) if i in vectors
-            ]
+            scored = [(row, float(vectors[i] @ vector)) for row, i in zip(allowed, ids, strict=True) if i in vectors]
             return sorted(scored, key=lambda pair: -pair[1])[:n]
-        longer = int(n * len(snapshot.chunks) / len(allowed) * 2) + n  # holds about 2n that pass
+        longer = int(n * len(snapshot.chunks) / count * 2) + n  # holds about 2n that pass
         if longer <= LONGEST_RANKING:
-            passing = set(allowed.tolist())
-            found = [pair for pair in _rows(snapshot, self.store.query(vector, longer)) if pair[0] in passing]
+            ranked = _rows(snapshot, self.store.query(vector, longer))
+            kept = snapshot.in_documents(passing, np.asarray([row for row, _ in ranked], dtype=np.int64))
+            found = [pair for pair, keep in zip(ranked, kept.tolist(), strict=True) if keep]
             if len(found) >= n:
                 return found[:n]
-        if len(allowed) <= SEARCH_AMONG:
-            return _rows(snapshot, self.store.query(vector, n, ids=[snapshot.chunk_ids[int(row)] for row in allowed]))
+        if count <= SEARCH_AMONG:
+            ids = [snapshot.chunk_ids[row] for row in snapshot.rows_in(passing).tolist()]
+            return _rows(snapshot, self.store.query(vector, n, ids=ids))
         return _rows(snapshot, self.store.query(vector, n, filters))
 
-    def _lexical(self, snapshot: Snapshot, query: Query, pool: int, filters: Filters | None) -> list[tuple[int, float]]:
+    def _lexical(
+        self, snapshot: Snapshot, query: Query, pool: int, passing: np.ndarray | None
+    ) -> list[tuple[int, float]]:
         scores = snapshot.bm25.scores(query.term_weights())
         candidates = np.flatnonzero(scores > 0)
-        if filters:
-            candidates = candidates[snapshot.matching(filters, candidates)]
+        if passing is not None:
+            candidates = candidates[snapshot.in_documents(passing, candidates)]
         if len(candidates) > pool:
             candidates = candidates[np.argpartition(-scores[candidates], pool)[:pool]]
         return [(int(row), float(scores[row])) for row in candidates[np.argsort(-scores[candidates], kind="stable")]]
