@@ -84,8 +84,15 @@ class VectorStore(ChromaConnection):
         )
 
     def _upsert(
-        self, ids: list[str], vectors: Sequence[np.ndarray], metadatas: list[dict[str, Any]], texts: list[str] | None
+        self,
+        ids: list[str],
+        vectors: Sequence[np.ndarray],
+        metadatas: list[dict[str, Any]],
+        texts: list[str] | None,
+        collection_name: str | None = None,
     ) -> None:
+        """Write records in batches into the chunk collection (default) or the one named."""
+
         def write(collection: Any) -> None:
             for start in range(0, len(ids), _BATCH):
                 stop = start + _BATCH
@@ -98,7 +105,7 @@ class VectorStore(ChromaConnection):
                 )
 
         if ids:
-            self._call(write, name=self.name if texts is not None else self.sentences_name)
+            self._call(write, name=collection_name)
 
     def delete(self, chunk_ids: Iterable[str]) -> None:
         ids = list(chunk_ids)
@@ -144,7 +151,7 @@ class VectorStore(ChromaConnection):
                 ids.append(f"{doc_id}@{start}")
                 vectors.append(np.asarray(vector, dtype=np.float32))
                 metadatas.append({"doc_id": doc_id, "start": start, "end": end, "doc_hash": doc_hash})
-        self._upsert(ids, vectors, metadatas, None)
+        self._upsert(ids, vectors, metadatas, None, self.sentences_name)
 
     def delete_sentences(self, doc_ids: Sequence[str]) -> None:
         """Remove every sentence of these documents."""
