@@ -1,4 +1,5 @@
-"""Chroma server mode against a real `chroma run` on loopback: the same results as the embedded store."""
+"""Chroma server mode against a real `chroma run` on loopback: the same results as the embedded store, and
+stateless app servers that answer from what the server holds."""
 
 from __future__ import annotations
 
