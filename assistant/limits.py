@@ -52,3 +52,22 @@ def checked_history_length(turns: int) -> None:
             f"The history holds {turns} earlier turns; send at most the last {MAX_HISTORY_TURNS} (older ones "
             "do not change the answer)."
         )
+
+
+def parse_history(value: object) -> list[tuple[str, str]]:
+    """History as a caller sent it in JSON (None: no history) as (question, answer) pairs; UsageError unless
+    it is a list of at most MAX_HISTORY_TURNS pairs of text, each at most MAX_TURN_CHARS long."""
+    if value is None:
+        return []
+    shape = "history must be a list of [question, answer] pairs of text"
+    if not isinstance(value, list | tuple):
+        raise UsageError(f"{shape}, not {type(value).__name__}.")
+    checked_history_length(len(value))
+    pairs = []
+    for turn in value:
+        if not (isinstance(turn, list | tuple) and len(turn) == 2 and all(isinstance(text, str) for text in turn)):
+            raise UsageError(f"{shape}.")
+        if max(len(text) for text in turn) > MAX_TURN_CHARS:
+            raise UsageError(f"A turn of history is longer than {MAX_TURN_CHARS} characters; shorten it.")
+        pairs.append((turn[0], turn[1]))
+    return pairs

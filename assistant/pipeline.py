@@ -38,7 +38,7 @@ class IndexStatus:
     """What the index that questions are answered from holds."""
 
     collection: str  # named after the corpus and the settings that shape the vectors
-    generation: int  # goes up with every change an ingest makes
+    version: str  # names the index's contents: a hash of every document's hash
     documents: int
     chunks: int
     first_date: str | None  # the earliest and latest document dates, when any document is dated
@@ -77,23 +77,24 @@ class Assistant:
             self._chat_answerer = ChatAnswerer(chat_model)
         self._ingesting = threading.Lock()
         self._status: IndexStatus | None = None
+        self._status_of = ""  # the snapshot build the status was read from
 
     def status(self) -> IndexStatus:
-        """The index's documents, chunks, date range and generation; IndexMissingError before the first ingest."""
+        """The index's documents, chunks, date range and version; IndexMissingError before the first ingest."""
         snapshot = self.search.snapshot
         status = self._status
-        if status is None or status.generation != snapshot.generation:
-            dates = sorted({chunk.date for chunk in snapshot.chunks if chunk.date})
+        if status is None or self._status_of != snapshot.name:
+            dates = snapshot.dates()
             status = IndexStatus(
                 collection=self.settings.index_name(),
-                generation=snapshot.generation,
-                documents=len({chunk.doc_id for chunk in snapshot.chunks}),
+                version=snapshot.version,
+                documents=len(snapshot.documents),
                 chunks=len(snapshot.chunks),
                 first_date=dates[0] if dates else None,
                 last_date=dates[-1] if dates else None,
                 vector_store="chroma-server" if self.settings.chroma_url else "embedded",
             )
-            self._status = status
+            self._status, self._status_of = status, snapshot.name
         return status
 
     def ingest(self, progress: Progress | None = None) -> IngestReport:

@@ -72,12 +72,6 @@ class Settings(BaseSettings):
         le=2.0,
         description="Weight, added to the fusion, of how close the question comes to a candidate's closest sentence.",
     )
-    chunks_per_document: int = Field(
-        default=0,
-        ge=0,
-        le=50,
-        description="Most chunks of one document among the k retrieved while other documents match (0: no limit).",
-    )
     recency_weight: float = Field(
         default=0.3,
         ge=0.0,

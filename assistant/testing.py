@@ -72,8 +72,11 @@ class FakeEmbeddings(SentenceEmbeddings):
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
 
-    def export_for_queries(self) -> bool:
+    def export_onnx(self) -> bool:
         return False  # nothing to export: questions are as cheap as it gets
+
+    def token_encoder(self) -> None:
+        return None  # no token states: ingest embeds chunk and sentence texts with `encode`
 
 
 # A passage of the user message (prompts.PASSAGE_TEMPLATE): its fence, Title and Date lines, a blank line, its text.

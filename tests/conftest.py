@@ -72,3 +72,15 @@ def corpus_copy(tmp_path: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(DATA / "aliases", target)
     return target
+
+
+def change_dated_corpus(corpus: Path) -> None:
+    """In a copy of tests/data/dated: edit one document (Two -> Three workers), remove one, add one (Kyiv)."""
+    drone = corpus / "2025-06-20-drone-attack.md"
+    drone.write_text(drone.read_text(encoding="utf-8").replace("Two workers", "Three workers"), encoding="utf-8")
+    (corpus / "undated-profile.txt").unlink()
+    (corpus / "2025-07-05-kyiv.md").write_text(
+        "---\ntitle: Missiles hit Kyiv\ndate: 2025-07-05\ntags: [war-and-conflicts]\n---\n"
+        "Missiles struck Kyiv overnight and air defences shot most of them down.\n",
+        encoding="utf-8",
+    )

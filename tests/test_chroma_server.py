@@ -1,4 +1,5 @@
-"""Chroma server mode against a real `chroma run` on loopback: the same results as the embedded store."""
+"""Chroma server mode against a real `chroma run` on loopback: the same results as the embedded store, and
+stateless app servers that answer from what the server holds."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import chromadb
 import httpx
@@ -21,7 +24,7 @@ from assistant.settings import Settings
 from assistant.testing import FAKE_MODEL
 from assistant.types import Filters, make_filters
 
-from .conftest import BUNDLED_CORPUS, DATA
+from .conftest import BUNDLED_CORPUS, DATA, change_dated_corpus
 from .servers import ServerProcess, assistant_api, chroma_server, free_port
 
 # The server must give what the embedded store gives, whatever the model: these tests embed with the fake.
@@ -103,14 +106,7 @@ def test_incremental_re_ingest_through_the_server(chroma: str, corpus: Path, tmp
     embedded, server = _pair(corpus, tmp_path, chroma)
     embedded.ingest()
     first = server.ingest()
-    drone = corpus / "2025-06-20-drone-attack.md"
-    drone.write_text(drone.read_text(encoding="utf-8").replace("Two workers", "Three workers"), encoding="utf-8")
-    (corpus / "undated-profile.txt").unlink()
-    (corpus / "2025-07-05-kyiv.md").write_text(
-        "---\ntitle: Missiles hit Kyiv\ndate: 2025-07-05\ntags: [war-and-conflicts]\n---\n"
-        "Missiles struck Kyiv overnight and air defences shot most of them down.\n",
-        encoding="utf-8",
-    )
+    change_dated_corpus(corpus)
     local, remote = embedded.ingest(), server.ingest()
     assert (remote.added, remote.updated, remote.removed) == (
         ["2025-07-05-kyiv"],
@@ -213,3 +209,84 @@ def test_a_wiped_server_is_reported_and_refilled_from_the_catalog_without_embedd
     assert embedded == [] and (report.added, report.updated, report.removed) == ([], [], [])
     assert report.chunks_synced == server.store.count() == first.chunks_total
     assert _ranked(server, QUESTION) == expected
+
+
+def _answers(url: str) -> list[Any]:
+    """What an app server answers over REST: ranked chunks (with their ranks) for QUERIES, and an answer."""
+    got: list[Any] = []
+    for query, filters in QUERIES:
+        fields = {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in asdict(filters or Filters()).items()
+        }
+        body = {"query": query, "k": 5, **{name: value for name, value in fields.items() if value}}
+        response = httpx.post(f"{url}/v1/retrieve", json=body, timeout=120)
+        assert response.status_code == 200, response.text
+        got.append([(r["chunk_id"], round(r["score"], 4), r["dense_rank"]) for r in response.json()["results"]])
+    response = httpx.post(f"{url}/v1/ask", json={"question": QUESTION}, timeout=120)
+    assert response.status_code == 200, response.text
+    got.append({**response.json(), "timings_ms": None})
+    return got
+
+
+def test_two_app_servers_on_empty_folders_answer_alike_and_follow_an_ingest_through_either(
+    chroma: str, corpus: Path, tmp_path: Path
+) -> None:
+    ingesting = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "ingest", chroma_url=chroma))
+    ingesting.ingest()
+    servers: list[ServerProcess] = []
+    try:
+        for name in ("a", "b"):  # two app servers, each with an empty index folder of its own
+            env = {
+                "ASSISTANT_CORPUS_DIR": str(corpus),
+                "ASSISTANT_INDEX_DIR": str(tmp_path / name),
+                "ASSISTANT_CHROMA_URL": chroma,
+            }
+            servers.append(assistant_api(free_port(), tmp_path / f"{name}.log", env).start())
+        a, b = (server.ready_url.removesuffix("/health") for server in servers)
+        expected = _answers(a)
+        assert _answers(b) == expected and not expected[-1]["abstained"]
+        assert expected[0] == [(c, round(s, 4), d) for c, s, d in _ranked(ingesting, QUESTION)]
+        assert not list((tmp_path / "b").rglob("catalog.sqlite"))  # b answered from what the server holds
+
+        note = {
+            "filename": "kharkiv-strike.md",
+            "content": "---\ntitle: Strike on Kharkiv\ndate: 2025-07-10\n---\n"
+            "A glide bomb hit a tram depot in Kharkiv on Thursday and wounded eleven people.\n",
+            "encoding": "text",
+        }
+        response = httpx.post(f"{a}/v1/documents", json=note, timeout=300)  # an ingest through app server a
+        assert response.status_code == 201, response.text
+        for url in (a, b):  # each sees it on its very next question, found by both rankers
+            found = httpx.post(f"{url}/v1/retrieve", json={"query": "tram depot glide bomb", "k": 1}, timeout=120)
+            top = found.json()["results"][0]
+            assert top["doc_id"].endswith("kharkiv-strike") and top["dense_rank"] == 1 and top["lexical_rank"] == 1
+        assert _answers(b) == _answers(a)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_an_ingest_cut_short_is_finished_by_the_next_and_app_servers_follow_only_finished_ones(
+    chroma: str, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingesting = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "ingest", chroma_url=chroma))
+    ingesting.ingest()
+    app = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "app", chroma_url=chroma))
+    question = "How many workers were injured in the drone attack on the port?"
+    before = app.ask(question).to_json()
+    assert "Two workers" in before["answer"]
+    drone = corpus / "2025-06-20-drone-attack.md"
+    drone.write_text(drone.read_text(encoding="utf-8").replace("Two workers", "Three workers"), encoding="utf-8")
+
+    def unreachable(*args: Any) -> None:
+        raise BackendError("Chroma at the server failed (connection reset)")
+
+    with monkeypatch.context() as patch:  # the server goes away in the middle of the ingest
+        patch.setattr(ingesting.store, "put_sentences", unreachable)
+        with pytest.raises(BackendError):
+            ingesting.ingest()
+    assert app.ask(question).to_json()["answer"] == before["answer"]  # what was announced last, whole
+    ingesting.ingest()
+    after = app.ask(question).to_json()
+    assert "Three workers" in after["answer"] and all("Two workers" not in c["quote"] for c in after["citations"])

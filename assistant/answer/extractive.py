@@ -38,7 +38,7 @@ WORD_BUDGET = 80
 REDUNDANT_OVERLAP = 0.6
 # "How has X changed?", "timeline of ...": answered with dated quotes from several documents, oldest first.
 _CHANGE = re.compile(
-    r"(chang\w*|evolv\w*|shift\w*|timeline|over time|over the (years|months)|develop\w* since)\b", re.I
+    r"\b(chang\w*|evolv\w*|shift\w*|timeline|over time|over the (years|months)|develop\w* since)\b", re.I
 )
 
 
@@ -175,15 +175,29 @@ def _adds_what_is_missing(best: Candidate, other: Candidate) -> bool:
 
 
 def _over_time(ranked: list[Candidate], max_sentences: int) -> list[Candidate]:
-    """The best sentence of each of the best-matching dated documents, oldest first."""
+    """The best sentence of each of the best-matching dated documents, oldest first. A question about change
+    wants the old stance as much as the new one, so here recency does not count, and a quote may trail the
+    best by twice the usual margin (as a sentence that carries on the best one may)."""
+    ranked = sorted(ranked, key=lambda c: -_timeless(c))
     chosen: list[Candidate] = []
     for candidate in ranked:
-        if len(chosen) >= max_sentences or candidate.score < ranked[0].score - SECOND_MARGIN:
+        if len(chosen) >= max_sentences or _timeless(candidate) < _timeless(ranked[0]) - 2 * SECOND_MARGIN:
             break
-        if any(_same_document(candidate, c) or _redundant(candidate, c) for c in chosen):
+        # Stances of different dates share most words ("conditions were ..." / "conditions are now ..."):
+        # only a sentence from the same day repeats one.
+        if any(_same_document(candidate, c) or (_same_day(candidate, c) and _redundant(candidate, c)) for c in chosen):
             continue
         chosen.append(candidate)
     return sorted(chosen, key=lambda c: (c.passage.chunk.date or "", c.start))
+
+
+def _timeless(candidate: Candidate) -> float:
+    """The sentence's score without what its recency adds."""
+    return candidate.score - SENTENCE_MODEL.score({"recency": candidate.signals["recency"]}, only=("recency",))
+
+
+def _same_day(a: Candidate, b: Candidate) -> bool:
+    return a.passage.chunk.date == b.passage.chunk.date
 
 
 def _same_document(a: Candidate, b: Candidate) -> bool:

@@ -25,11 +25,11 @@ class Logistic:
     means: dict[str, float]
     scales: dict[str, float]
 
-    def score(self, inputs: dict[str, float]) -> float:
-        """The weighted sum of the standardised inputs, without the bias (a log-odds up to a constant)."""
-        return sum(
-            weight * (inputs[name] - self.means[name]) / self.scales[name] for name, weight in self.weights.items()
-        )
+    def score(self, inputs: dict[str, float], only: tuple[str, ...] | None = None) -> float:
+        """The weighted sum of the standardised inputs (those named in `only`, when given), without the bias:
+        a log-odds up to a constant."""
+        names = self.weights if only is None else only
+        return sum(self.weights[name] * (inputs[name] - self.means[name]) / self.scales[name] for name in names)
 
     def probability(self, inputs: dict[str, float]) -> float:
         z = self.bias + self.score(inputs)

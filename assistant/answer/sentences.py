@@ -25,7 +25,7 @@ from assistant.types import ScoredChunk
 _SUBJECT_WORDS = 3
 _MIN_WORDS = 4  # shorter "sentences" are headings and captions ("Starbucks"), not claims
 _LEDE_SENTENCES = 3  # a news story's first sentences say what happened
-RECENCY_DAYS = 365.0  # a document this many days older than the question weighs 1/e as much for recency
+RECENCY_DAYS = 365.0  # a document this many days older than the newest one weighs 1/e as much for recency
 
 # The signals of a candidate sentence, in the order the models list their weights.
 SIGNALS = (
@@ -41,7 +41,7 @@ SIGNALS = (
     "passage",  # its passage's retrieval score relative to the best passage's
     "lede",  # 1 when it is among the first sentences of its document
     "length",  # log of its number of words
-    "recency",  # exp(-age / RECENCY_DAYS), age in days before the question's as-of date; 0.5 undated
+    "recency",  # exp(-age / RECENCY_DAYS), age in days before the newest document dated by as_of; 0.5 undated
     "in_frame",  # 1 when its document is dated within the time the question names ("this week")
     "similarity_gap",  # its similarity minus the best similarity among the candidates (0 for the best)
     "coverage_gap",  # its coverage minus the best coverage among the candidates
@@ -86,13 +86,16 @@ def candidates(
     focus_terms = query_terms(asking_part(query.question))
     kind = expected_type(query.question)
     top_score = max((p.score for p in passages), default=0.0) or 1.0
+    # Age counts from the newest document the question could see, not from as_of itself, so a corpus that
+    # ends a year before today scores its latest news as recent: the signal means the same on every corpus.
+    newest = snapshot.latest_date(query.as_of) if query.as_of is not None else None
     seen: set[int] = set()
     found: list[Candidate] = []
     for passage in passages:
         row = snapshot.row_of.get(passage.chunk.chunk_id)
         if row is None:
             continue
-        recency = _recency(passage.chunk.date, query)
+        recency = _recency(passage.chunk.date, newest)
         in_frame = float(_in_frame(passage.chunk.date, query))
         doc_first = snapshot.first_sentence_of(passage.chunk.doc_id)
         first, stop = (int(x) for x in snapshot.chunk_sentences[row])
@@ -149,10 +152,10 @@ def is_claim(text: str, title: str) -> bool:
     )
 
 
-def _recency(date: str | None, query: Query) -> float:
-    if not date or query.as_of is None:
+def _recency(date: str | None, newest: dt.date | None) -> float:
+    if not date or newest is None:
         return 0.5
-    age = (query.as_of - _day(date)).days
+    age = (newest - _day(date)).days
     return math.exp(-max(age, 0) / RECENCY_DAYS)
 
 

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from assistant.index.catalog import Catalog
-from assistant.index.lexical import BM25Index, tokenize
+from assistant.index.lexical import BM25Builder, tokenize
 from assistant.ingest.chunk import split_sentences
 from assistant.types import Answer, ChunkInfo, Citation, Document, ScoredChunk
 
@@ -22,7 +22,10 @@ class DocumentBM25Pipeline:
 
     def __init__(self, catalog: Catalog) -> None:
         self.documents: list[Document] = list(catalog.iter_documents())
-        self.index = BM25Index.build(tokenize(f"{d.title}\n{d.text}") for d in self.documents)
+        builder = BM25Builder()
+        for document in self.documents:
+            builder.add_tokens(tokenize(f"{document.title}\n{document.text}"))
+        self.index = builder.build()
         self.chunks: dict[str, list[ChunkInfo]] = {}
         for stored in catalog.iter_chunks():
             self.chunks.setdefault(stored.info.doc_id, []).append(stored.info)

@@ -128,7 +128,7 @@ def run_eval_command(
         "support_check": SUPPORT_RULE,
         "k": k,
         "collection": status.collection,
-        "generation": status.generation,
+        "index_version": status.version,
         "documents": status.documents,
         "chunks": status.chunks,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

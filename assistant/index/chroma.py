@@ -1,147 +1,119 @@
-"""Chunk vectors in Chroma: the embedded persistent store, or a Chroma server given by URL.
+"""The index in Chroma: chunk vectors, in the embedded persistent store or on a Chroma server given by URL.
 
-chromadb is imported in this module only.
+With a server, it also holds what app servers need to answer without any local state: every chunk's text
+and metadata (in the chunk collection), the sentence vectors (a second collection), and the version of the
+index (collection metadata) that app servers compare their local copy with. Connecting and errors are in
+chroma_connection.py; chromadb is imported in these two modules only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
-from urllib.parse import urlparse
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from assistant.errors import BackendError, IndexMissingError, UsageError
-from assistant.settings import Settings
+from assistant.errors import IndexMissingError
+from assistant.index.chroma_connection import ChromaConnection
 from assistant.types import ChunkInfo, Filters
 
-_T = TypeVar("_T")
+PAGE = 5000  # records a read asks Chroma for at once
+_BATCH = 1000  # records a write sends at once
 
 
-class VectorStore:
-    """One Chroma collection of chunk vectors, named after the settings that shape them."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.name = settings.index_name()
-        self._collection: Any = None
-
-    @property
-    def location(self) -> str:
-        return self.settings.chroma_url or str(self.settings.index_dir / "chroma")
-
-    def client(self) -> Any:
-        """A chromadb client for this store (what langchain-chroma's `Chroma(client=...)` takes)."""
-        self.count()  # connects and makes the collection, or raises a clear BackendError
-        return self._client()
-
-    def _client(self) -> Any:
-        import chromadb
-
-        if self.settings.chroma_url:
-            url = urlparse(self.settings.chroma_url)
-            if url.scheme not in ("http", "https") or not url.hostname:
-                url_text = self.settings.chroma_url
-                raise UsageError(f"ASSISTANT_CHROMA_URL '{url_text}' is not an http(s)://host:port URL.")
-            port = url.port or (443 if url.scheme == "https" else 8000)
-            return chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https")
-        self.settings.index_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(self.settings.index_dir / "chroma"))
-
-    def _open(self, create: bool) -> Any:
-        if self._collection is None:
-            client = self._client()
-            if create:
-                self._collection = client.get_or_create_collection(
-                    self.name,
-                    embedding_function=None,
-                    configuration={"hnsw": {"space": "cosine"}},
-                    metadata={"embedding_model": self.settings.embedding_model},
-                )
-            else:
-                self._collection = client.get_collection(self.name, embedding_function=None)
-        return self._collection
-
-    def _call(self, action: Callable[[Any], _T], create: bool = True) -> _T:
-        """Run an action on the collection; a failure of the store becomes one clear BackendError.
-
-        create=False (queries): a missing collection is an IndexMissingError, not a new empty one, so a
-        wiped or new Chroma server is reported instead of silently answering from the lexical index alone.
-        """
-        from chromadb.errors import NotFoundError
-
-        try:
-            try:
-                return action(self._open(create))
-            except NotFoundError:
-                # The collection was deleted since this handle was opened (a wiped or restarted server): reopen once.
-                self._collection = None
-                return action(self._open(create))
-        except (UsageError, IndexMissingError):
-            raise
-        except NotFoundError as exc:
-            self._collection = None
-            raise IndexMissingError(self._missing()) from exc
-        except Exception as exc:
-            self._collection = None  # reconnect on the next call: the server may be back
-            detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            if self.settings.chroma_url:
-                hint = (
-                    "check that the server is running (`chroma run --host 127.0.0.1 --port 8000`) "
-                    "or unset ASSISTANT_CHROMA_URL"
-                )
-            else:
-                hint = f"check that the folder {self.location} is writable and not in use by another version of Chroma"
-            raise BackendError(f"Chroma at {self.location} failed ({detail}); {hint}.") from exc
-
-    def _missing(self) -> str:
-        where = f"The Chroma {'server at' if self.settings.chroma_url else 'store in'} {self.location}"
-        return (
-            f"{where} holds no vectors for this corpus (collection {self.name}); "
-            "run `assistant ingest` to fill it from the local catalog."
-        )
+class VectorStore(ChromaConnection):
+    """The index's vectors in Chroma: chunk vectors with their texts and metadata and, with a server, what app
+    servers need besides (sentence vectors, the index's version)."""
 
     def doc_hashes(self) -> dict[str, str]:
         """chunk_id -> doc_hash of every chunk in the collection."""
+        return {chunk_id: str(metadata.get("doc_hash", "")) for chunk_id, metadata, _ in self.records(create=True)}
 
-        def read(collection: Any) -> dict[str, str]:
-            hashes: dict[str, str] = {}
-            page = 5000
-            offset = 0
-            while True:
-                got = collection.get(include=["metadatas"], limit=page, offset=offset)
-                for chunk_id, metadata in zip(got["ids"], got["metadatas"], strict=True):
-                    hashes[chunk_id] = str((metadata or {}).get("doc_hash", ""))
-                if len(got["ids"]) < page:
-                    return hashes
-                offset += page
+    def records(
+        self,
+        include: Sequence[str] = (),
+        where: dict[str, Any] | None = None,
+        sentences: bool = False,
+        create: bool = False,
+    ) -> Iterator[tuple[str, dict[str, Any], Any]]:
+        """(id, metadata, document or vector) of every record of the chunk (or sentence) collection, page by page.
 
-        return self._call(read)
+        include: "documents" or "embeddings" for the third item (else None); where: a Chroma filter;
+        create: make the collection when it is missing (else IndexMissingError)."""
+        fields = ["metadatas", *include]
+        offset = 0
+        while True:
+            got = self._call(
+                lambda c: c.get(include=fields, where=where, limit=PAGE, offset=offset),  # noqa: B023
+                create=create,
+                name=self.sentences_name if sentences else None,
+            )
+            extra = got[include[0]] if include else None
+            for i, record_id in enumerate(got["ids"]):
+                yield record_id, got["metadatas"][i] or {}, None if extra is None else extra[i]
+            if len(got["ids"]) < PAGE:
+                return
+            offset += PAGE
+
+    def vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """chunk_id -> unit vector of the chunks asked for (those still there)."""
+        if not chunk_ids:
+            return {}
+        got = self._call(lambda c: c.get(ids=list(chunk_ids), include=["embeddings"]), create=False)
+        return {
+            chunk_id: np.asarray(vector, dtype=np.float32)
+            for chunk_id, vector in zip(got["ids"], got["embeddings"], strict=True)
+        }
+
+    def texts(self, chunk_ids: Sequence[str]) -> dict[str, str]:
+        """chunk_id -> text of the chunks asked for (those still there)."""
+        texts: dict[str, str] = {}
+        for start in range(0, len(chunk_ids), PAGE):
+            part = list(chunk_ids[start : start + PAGE])
+            got = self._call(lambda c: c.get(ids=part, include=["documents"]), create=False)  # noqa: B023
+            texts.update(zip(got["ids"], got["documents"], strict=True))
+        return texts
 
     def add(self, records: Sequence[tuple[ChunkInfo, np.ndarray, str]]) -> None:
         """Add (or replace) chunks with their vectors; each record is (chunk, vector, doc_hash)."""
+        self._upsert(
+            [info.chunk_id for info, _, _ in records],
+            [vector for _, vector, _ in records],
+            [_metadata(info, doc_hash) for info, _, doc_hash in records],
+            [info.text for info, _, _ in records],
+        )
+
+    def _upsert(
+        self,
+        ids: list[str],
+        vectors: Sequence[np.ndarray],
+        metadatas: list[dict[str, Any]],
+        texts: list[str] | None,
+        collection_name: str | None = None,
+    ) -> None:
+        """Write records in batches into the chunk collection (default) or the one named."""
 
         def write(collection: Any) -> None:
-            batch = 1000
-            for start in range(0, len(records), batch):
-                part = records[start : start + batch]
+            for start in range(0, len(ids), _BATCH):
+                stop = start + _BATCH
+                documents = {"documents": texts[start:stop]} if texts is not None else {}
                 collection.upsert(
-                    ids=[info.chunk_id for info, _, _ in part],
-                    embeddings=np.stack([vector for _, vector, _ in part]),
-                    documents=[info.text for info, _, _ in part],
-                    metadatas=[_metadata(info, doc_hash) for info, _, doc_hash in part],
+                    ids=ids[start:stop],
+                    embeddings=np.stack(vectors[start:stop]),
+                    metadatas=metadatas[start:stop],
+                    **documents,
                 )
 
-        if records:
-            self._call(write)
+        if ids:
+            self._call(write, name=collection_name)
 
     def delete(self, chunk_ids: Iterable[str]) -> None:
         ids = list(chunk_ids)
 
         def remove(collection: Any) -> None:
-            for start in range(0, len(ids), 1000):
-                collection.delete(ids=ids[start : start + 1000])
+            for start in range(0, len(ids), _BATCH):
+                collection.delete(ids=ids[start : start + _BATCH])
 
         if ids:
             self._call(remove)
@@ -150,19 +122,71 @@ class VectorStore:
         return self._call(lambda collection: int(collection.count()))
 
     def query(
-        self, vector: np.ndarray, n: int, filters: Filters | None = None, as_of: dt.date | None = None
+        self,
+        vector: np.ndarray,
+        n: int,
+        filters: Filters | None = None,
+        ids: list[str] | None = None,
+        as_of: dt.date | None = None,
     ) -> list[tuple[str, float]]:
-        """The n nearest chunks as (chunk_id, cosine similarity), best first; none dated after as_of."""
+        """The n nearest chunks as (chunk_id, cosine similarity), best first; only those that pass the filters
+        and the as-of date, or only among ids when given."""
         where = chroma_where(filters, as_of)
+        among = {"ids": ids} if ids is not None else {}
 
         def search(collection: Any) -> list[tuple[str, float]]:
-            got = collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
-            if not got["ids"][0] and where is None and n > 0 and not collection.count():
+            if ids is not None and not ids:
+                return []
+            got = collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"], **among)
+            if not got["ids"][0] and where is None and ids is None and n > 0 and not collection.count():
                 raise IndexMissingError(self._missing())  # an emptied collection: the same as a missing one
             pairs = zip(got["ids"][0], got["distances"][0], strict=True)
             return [(chunk_id, 1.0 - float(distance)) for chunk_id, distance in pairs]
 
         return self._call(search, create=False)
+
+    # -- what app servers need besides the chunks (a Chroma server only)
+
+    def put_sentences(self, documents: Sequence[tuple[str, str, np.ndarray, np.ndarray]]) -> None:
+        """Store the sentences of documents, given as (doc_id, doc_hash, spans, vectors): a record a sentence."""
+        ids: list[str] = []
+        vectors: list[np.ndarray] = []
+        metadatas: list[dict[str, Any]] = []
+        for doc_id, doc_hash, spans, sentence_vectors in documents:
+            for (start, end), vector in zip(np.asarray(spans).tolist(), sentence_vectors, strict=True):
+                ids.append(f"{doc_id}@{start}")
+                vectors.append(np.asarray(vector, dtype=np.float32))
+                metadatas.append({"doc_id": doc_id, "start": start, "end": end, "doc_hash": doc_hash})
+        self._upsert(ids, vectors, metadatas, None, self.sentences_name)
+
+    def delete_sentences(self, doc_ids: Sequence[str]) -> None:
+        """Remove every sentence of these documents."""
+        for start in range(0, len(doc_ids), 100):
+            where = {"doc_id": {"$in": list(doc_ids[start : start + 100])}}
+            self._call(lambda c: c.delete(where=where), name=self.sentences_name)  # noqa: B023
+
+    def count_sentences(self) -> int:
+        return self._call(lambda collection: int(collection.count()), name=self.sentences_name)
+
+    def version(self) -> str:
+        """The version of the index the server holds (set by the last ingest); IndexMissingError when none."""
+
+        def read(_: Any) -> str | None:
+            metadata = self._client().get_collection(self.name, embedding_function=None).metadata or {}
+            return metadata.get("version")
+
+        version = self._call(read, create=False)
+        if not version:
+            raise IndexMissingError(
+                f"The Chroma server at {self.location} holds vectors for this corpus but not yet what app servers "
+                "answer from (texts, sentence vectors, a version); run `assistant ingest` to add them."
+            )
+        return version
+
+    def set_version(self, version: str) -> None:
+        """Record the version of the index the server now holds: app servers follow it."""
+        metadata = {"embedding_model": self.settings.embedding_model, "version": version}
+        self._call(lambda collection: collection.modify(metadata=metadata))
 
 
 def _metadata(info: ChunkInfo, doc_hash: str) -> dict[str, Any]:

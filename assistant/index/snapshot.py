@@ -1,28 +1,37 @@
-"""The query-time view of an index, built once at ingest so that answering only looks things up.
+"""The query-time view of an index: built at ingest (or from a Chroma server), so answering only looks things up.
 
-A snapshot holds every chunk's text and metadata, the BM25 matrix over chunks, and the sentence
-offsets and vectors the answerer picks from. It is written to a new folder per generation and
-switched to by rewriting one small pointer file, so a running server never reads half a snapshot.
+A snapshot holds every chunk's text and metadata, the BM25 matrix over chunks, and the sentence offsets
+and vectors the answerer picks from. Everything is a flat file read in place (memory-mapped): opening one
+costs the same at a thousand chunks as at a million, and a process pages in only what its questions touch.
+Filters are computed on columns (a document and a date per chunk), never chunk by chunk in Python.
+
+Each build goes to a new folder, switched to by rewriting one small pointer file, so a running server
+never reads half a snapshot. A snapshot's `version` names its contents: a hash of every document's hash,
+the same on every machine that holds the same index.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
-import os
-import shutil
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, overload
 
 import numpy as np
 
 from assistant.errors import IndexMissingError
-from assistant.index.catalog import Catalog
-from assistant.index.lexical import BM25Index, tokenize
-from assistant.types import ChunkInfo
+from assistant.index.chroma import date_int
+from assistant.index.lexical import BM25Index
+from assistant.index.packed import PackedStrings
+from assistant.types import ChunkInfo, Filters
 
-_POINTER = "current"
+FORMAT = 2  # bump when the files change: older snapshots are then rebuilt, not misread
+POINTER = "current"
+NO_INDEX = "No index for this corpus yet; run `assistant ingest` first."
 
 
 def passage_text(info: ChunkInfo) -> str:
@@ -30,154 +39,265 @@ def passage_text(info: ChunkInfo) -> str:
     return info.text if info.text.startswith(info.title) else f"{info.title}\n{info.text}"
 
 
-@dataclass
+def index_version(doc_hashes: dict[str, str]) -> str:
+    """The version of an index holding documents with these hashes (doc_id -> doc_hash)."""
+    payload = json.dumps([FORMAT, sorted(doc_hashes.items())]).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A document's metadata as the snapshot keeps it."""
+
+    doc_id: str
+    title: str
+    source: str
+    date: str | None
+    tags: tuple[str, ...]
+    url: str | None
+    doc_hash: str
+
+
+class ChunkRows(Sequence[ChunkInfo]):
+    """The snapshot's chunks by row; each ChunkInfo is made when asked for, its text read from the file."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+
+    def __len__(self) -> int:
+        return len(self._snapshot.chunk_doc)
+
+    @overload
+    def __getitem__(self, row: int) -> ChunkInfo: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[ChunkInfo]: ...
+    def __getitem__(self, row: int | slice) -> ChunkInfo | list[ChunkInfo]:
+        if isinstance(row, slice):
+            return [self[r] for r in range(*row.indices(len(self)))]
+        s = self._snapshot
+        doc = s.documents[int(s.chunk_doc[row])]
+        start, end = (int(x) for x in s.chunk_spans[row])
+        return ChunkInfo(
+            s.chunk_ids[row], doc.doc_id, s.texts[row], start, end, doc.title, doc.source, doc.date, doc.tags, doc.url
+        )
+
+
+class RowIndex:
+    """chunk_id -> row, by a sorted table of 64-bit hashes of the ids (16 bytes a chunk, read in place)."""
+
+    def __init__(self, hashes: np.ndarray, rows: np.ndarray, chunk_ids: PackedStrings) -> None:
+        self._hashes, self._rows, self._ids = hashes, rows, chunk_ids
+
+    def get(self, chunk_id: str, default: int | None = None) -> int | None:
+        row = self.rows([chunk_id])[0]
+        return default if row is None else row
+
+    def rows(self, chunk_ids: Sequence[str]) -> list[int | None]:
+        """The row of each chunk id (None when unknown), looked up together."""
+        if not len(self._hashes):
+            return [None] * len(chunk_ids)
+        keys = np.fromiter((id_hash(chunk_id) for chunk_id in chunk_ids), dtype=np.uint64, count=len(chunk_ids))
+        at = np.minimum(np.searchsorted(self._hashes, keys), len(self._hashes) - 1)
+        hit = np.asarray(self._hashes[at]) == keys
+        found: list[int | None] = []
+        for chunk_id, is_hit, row, place in zip(
+            chunk_ids, hit.tolist(), self._rows[at].tolist(), at.tolist(), strict=True
+        ):
+            if is_hit and self._ids.raw(row) != chunk_id.encode():
+                row = self._colliding(chunk_id, place)
+            found.append(row if is_hit else None)
+        return found
+
+    def _colliding(self, chunk_id: str, place: int) -> int | None:
+        """Two ids with one hash (about once in 10^13 pairs): look at each."""
+        while place < len(self._hashes) and self._hashes[place] == id_hash(chunk_id):
+            if self._ids[int(self._rows[place])] == chunk_id:
+                return int(self._rows[place])
+            place += 1
+        return None
+
+    def __getitem__(self, chunk_id: str) -> int:
+        row = self.get(chunk_id)
+        if row is None:
+            raise KeyError(chunk_id)
+        return row
+
+    def __contains__(self, chunk_id: object) -> bool:
+        return isinstance(chunk_id, str) and self.get(chunk_id) is not None
+
+
+def id_hash(chunk_id: str) -> int:
+    """A 64-bit hash of a chunk id, the same in every process."""
+    return int.from_bytes(hashlib.blake2b(chunk_id.encode(), digest_size=8).digest(), "little")
+
+
 class Snapshot:
-    generation: int
-    chunks: list[ChunkInfo]
-    row_of: dict[str, int]  # chunk_id -> row
-    bm25: BM25Index
-    chunk_sentences: np.ndarray  # (chunks, 2): first and past-last sentence row of each chunk
-    sentence_spans: np.ndarray  # (sentences, 2): start and end in the document text
-    sentence_vectors: np.ndarray  # (sentences, dim), float16, unit length
+    """One snapshot folder, opened: every array is memory-mapped, chunk texts are read when asked for."""
 
-    @functools.cached_property
-    def chunk_dates(self) -> np.ndarray:
-        """Each chunk's document date as the number YYYYMMDD, 0 when undated."""
-        return np.fromiter(
-            (int(c.date.replace("-", "")[:8]) if c.date else 0 for c in self.chunks), np.int64, len(self.chunks)
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        manifest = _manifest(folder)
+        self.name = folder.name  # what identifies this build: a rebuild of the same version gets a new folder
+        self.version: str = manifest["version"]
+        records = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
+        self.documents = [DocumentInfo(r[0], r[1], r[2], r[3], tuple(r[4]), r[5], r[6]) for r in records]
+        self.doc_index = {doc.doc_id: i for i, doc in enumerate(self.documents)}
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
+        self.chunk_doc: np.ndarray = arrays["chunk_doc"]  # (chunks,): the document (index) of each chunk
+        self.chunk_spans: np.ndarray = arrays["chunk_spans"]  # (chunks, 2): start and end in the document text
+        self.doc_chunks: np.ndarray = arrays["doc_chunks"]  # (documents + 1,): first chunk row of each document
+        self.doc_sentences: np.ndarray = arrays["doc_sentences"]  # (documents + 1,): first sentence row of each
+        self.doc_dates: np.ndarray = arrays["doc_dates"]  # (documents,): YYYYMMDD, 0 when undated
+        self.chunk_sentences: np.ndarray = arrays["chunk_sentences"]  # (chunks, 2): first and past-last sentence
+        self.sentence_spans: np.ndarray = arrays["sentence_spans"]  # (sentences, 2): start and end in the document
+        shape = (len(self.sentence_spans), int(manifest["dim"]))
+        # float16 unit vectors; a plain memmap (not .npy) because they are written as they come, count unknown
+        self.sentence_vectors: np.ndarray = (
+            np.memmap(folder / "sentence_vectors.f16", dtype=np.float16, mode="r", shape=shape)
+            if shape[0] and shape[1]
+            else np.zeros(shape, dtype=np.float16)
         )
-
-    @functools.cached_property
-    def chunk_days(self) -> np.ndarray:
-        """Each chunk's document date as a proleptic Gregorian ordinal, 0 when undated."""
-        return np.fromiter(
-            (dt.date.fromisoformat(c.date[:10]).toordinal() if c.date else 0 for c in self.chunks),
-            np.int64,
-            len(self.chunks),
-        )
-
-    @functools.cached_property
-    def chunk_doc_ids(self) -> np.ndarray:
-        """Each chunk's document id."""
-        return np.asarray([c.doc_id for c in self.chunks], dtype=object)
-
-    @functools.cached_property
-    def _tag_rows(self) -> dict[str, np.ndarray]:
-        rows: dict[str, list[int]] = {}
-        for row, chunk in enumerate(self.chunks):
-            for tag in chunk.tags:
-                rows.setdefault(tag, []).append(row)
-        return {tag: np.asarray(found, dtype=np.int64) for tag, found in rows.items()}
-
-    def chunks_with_tags(self, tags: tuple[str, ...]) -> np.ndarray:
-        """A mask of the chunks that carry one of the tags."""
-        mask = np.zeros(len(self.chunks), dtype=bool)
-        for tag in tags:
-            mask[self._tag_rows.get(tag, np.zeros(0, dtype=np.int64))] = True
-        return mask
-
-    @functools.cached_property
-    def _first_sentences(self) -> dict[str, int]:
-        first: dict[str, int] = {}
-        for row, chunk in enumerate(self.chunks):
-            sentence = int(self.chunk_sentences[row][0])
-            first[chunk.doc_id] = min(sentence, first.get(chunk.doc_id, sentence))
-        return first
-
-    def first_sentence_of(self, doc_id: str) -> int:
-        """The sentence row where a document's text begins."""
-        return self._first_sentences.get(doc_id, 0)
+        self.chunk_ids = PackedStrings.open(folder, "chunk_ids")
+        self.texts = PackedStrings.open(folder, "texts")
+        self.row_of = RowIndex(arrays["id_hashes"], arrays["id_rows"], self.chunk_ids)
+        self.bm25 = BM25Index.open(folder)
+        self.chunks = ChunkRows(self)
+        self._docs_by_tag: dict[str, list[int]] = {}
+        for i, doc in enumerate(self.documents):
+            for tag in doc.tags:
+                self._docs_by_tag.setdefault(tag, []).append(i)
 
     def sentence_text(self, row: int, sentence: int) -> str:
         """The text of a sentence of the chunk at a row."""
-        chunk = self.chunks[row]
-        start, end = self.sentence_spans[sentence]
-        return chunk.text[int(start) - chunk.start : int(end) - chunk.start]
+        start, end = (int(x) for x in self.sentence_spans[sentence])
+        chunk_start = int(self.chunk_spans[row][0])
+        return self.texts[row][start - chunk_start : end - chunk_start]
+
+    def documents_matching(self, filters: Filters | None, as_of: dt.date | None = None) -> np.ndarray | None:
+        """Which documents pass the filters and the as-of date, as a boolean array (computed on columns, not
+        document by document); None when all do. Undated documents pass an as-of date, never a date filter."""
+        if as_of is not None and self._latest <= date_int(as_of.isoformat()):
+            as_of = None  # nothing is dated after it: no cutoff to apply
+        if not filters and as_of is None:
+            return None
+        keep = np.ones(len(self.documents), dtype=bool)
+        if as_of is not None:
+            dates = np.asarray(self.doc_dates)
+            keep &= (dates == 0) | (dates <= date_int(as_of.isoformat()))
+        if not filters:
+            return keep
+        if filters.doc_ids:
+            keep &= np.isin(np.arange(len(keep)), [self.doc_index[d] for d in filters.doc_ids if d in self.doc_index])
+        if filters.date_from or filters.date_to:
+            dates = np.asarray(self.doc_dates)
+            keep &= dates > 0  # undated documents never pass a date filter
+            if filters.date_from:
+                keep &= dates >= date_int(filters.date_from)
+            if filters.date_to:
+                keep &= dates <= date_int(filters.date_to)
+        if filters.tags:
+            keep &= np.isin(
+                np.arange(len(keep)), [d for tag in set(filters.tags) for d in self._docs_by_tag.get(tag, ())]
+            )
+        return keep
+
+    def latest_date(self, as_of: dt.date | None = None) -> dt.date | None:
+        """The latest date a document carries, at or before as_of when given; None when none is dated."""
+        dates = np.asarray(self.doc_dates)
+        if as_of is not None:
+            dates = dates[dates <= date_int(as_of.isoformat())]
+        day = int(np.max(dates, initial=0))
+        return dt.date(day // 10000, day // 100 % 100, day % 100) if day else None
+
+    @functools.cached_property
+    def _latest(self) -> int:
+        return int(np.max(self.doc_dates, initial=0))
+
+    def first_sentence_of(self, doc_id: str) -> int:
+        """The sentence row where a document's text begins."""
+        return int(self.doc_sentences[self.doc_index[doc_id]])
+
+    def chunks_in(self, documents: np.ndarray) -> int:
+        """How many chunks the documents of a boolean array hold."""
+        return int(np.diff(self.doc_chunks)[documents].sum())
+
+    def rows_in(self, documents: np.ndarray) -> np.ndarray:
+        """The rows of every chunk of the documents of a boolean array, in order."""
+        return np.flatnonzero(np.repeat(documents, np.diff(self.doc_chunks)))
+
+    def in_documents(self, documents: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Which of these chunk rows belong to the documents of a boolean array."""
+        return np.asarray(documents[np.asarray(self.chunk_doc[np.asarray(rows, dtype=np.int64)])], dtype=bool)
+
+    def dates(self) -> tuple[str, str] | None:
+        """The first and last date of the dated documents, or None when none is dated."""
+        dated = sorted(doc.date for doc in self.documents if doc.date)
+        return (dated[0], dated[-1]) if dated else None
 
 
-def build_snapshot(catalog: Catalog, root: Path) -> int:
-    """Write the snapshot of the catalog's current contents; returns its generation."""
-    generation = catalog.generation()
-    folder = root / f"snapshot-{generation}"
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-
-    doc_ids: list[str] = []
-    starts: list[int] = []
-    spans: list[tuple[int, int]] = []
-    vectors: list[np.ndarray] = []
-    for doc_id, start, end, vector in catalog.iter_sentences():
-        doc_ids.append(doc_id)
-        starts.append(start)
-        spans.append((start, end))
-        vectors.append(vector)
-    first_row: dict[str, int] = {}
-    for row, doc_id in enumerate(doc_ids):
-        first_row.setdefault(doc_id, row)
-
-    chunks: list[ChunkInfo] = []
-    ranges: list[tuple[int, int]] = []
-    tokens: list[list[str]] = []
-    span_array = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
-    for stored in catalog.iter_chunks():
-        info = stored.info
-        chunks.append(info)
-        tokens.append(tokenize(passage_text(info)))
-        begin = first_row.get(info.doc_id, 0)
-        stop = begin
-        while stop < len(doc_ids) and doc_ids[stop] == info.doc_id and span_array[stop, 0] < info.end:
-            stop += 1
-        first = begin
-        while first < stop and span_array[first, 0] < info.start:
-            first += 1
-        ranges.append((first, stop))
-
-    BM25Index.build(tokens).save(folder)
-    np.save(folder / "chunk_sentences.npy", np.asarray(ranges, dtype=np.int64).reshape(-1, 2))
-    np.save(folder / "sentence_spans.npy", span_array)
-    dim = vectors[0].shape[0] if vectors else 0
-    matrix = np.stack(vectors).astype(np.float16) if vectors else np.zeros((0, dim), dtype=np.float16)
-    np.save(folder / "sentence_vectors.npy", matrix)
-    (folder / "chunks.json").write_text(json.dumps([_chunk_record(c) for c in chunks]), encoding="utf-8")
-
-    pointer = root / f"{_POINTER}.tmp"
-    pointer.write_text(folder.name, encoding="utf-8")
-    os.replace(pointer, root / _POINTER)
-    for old in root.glob("snapshot-*"):
-        if old != folder:
-            shutil.rmtree(old, ignore_errors=True)
-    return generation
+_ARRAYS = (
+    "chunk_doc",
+    "chunk_spans",
+    "doc_chunks",
+    "doc_sentences",
+    "doc_dates",
+    "chunk_sentences",
+    "sentence_spans",
+    "id_hashes",
+    "id_rows",
+)
 
 
-def current_generation(root: Path) -> int | None:
-    """The generation the pointer names, or None when there is no snapshot."""
+def _manifest(folder: Path) -> dict[str, Any]:
+    """The folder's manifest, after checking that every file it lists is there at its full size."""
     try:
-        return int((root / _POINTER).read_text(encoding="utf-8").rsplit("-", 1)[1])
-    except (OSError, IndexError, ValueError):
+        manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DamagedSnapshotError(f"{folder} has no readable manifest ({type(exc).__name__})") from exc
+    if manifest.get("format") != FORMAT:
+        raise DamagedSnapshotError(f"{folder} is in format {manifest.get('format')}, not {FORMAT}")
+    for name, size in manifest["files"].items():
+        path = folder / name
+        actual = path.stat().st_size if path.exists() else None
+        if actual != size:
+            found = "missing" if actual is None else f"{actual} bytes instead of {size}"
+            raise DamagedSnapshotError(f"{path} is {found}")
+    return manifest
+
+
+class DamagedSnapshotError(IndexMissingError):
+    """A snapshot folder whose files are missing, truncated or of an older format."""
+
+
+def read_pointer(root: Path) -> str | None:
+    """The name of the current snapshot folder, or None when there is none."""
+    try:
+        name = (root / POINTER).read_text(encoding="utf-8").strip()
+    except OSError:
         return None
+    return name if name.startswith("snapshot-") else None
 
 
 def open_snapshot(root: Path) -> Snapshot:
-    """Load the current snapshot of an index folder."""
-    generation = current_generation(root)
-    folder = root / f"snapshot-{generation}"
-    if generation is None or not (folder / "chunks.json").exists():
-        raise IndexMissingError("No index for this corpus yet; run `assistant ingest` first.")
-    records = json.loads((folder / "chunks.json").read_text(encoding="utf-8"))
-    chunks = [ChunkInfo(**{**record, "tags": tuple(record["tags"])}) for record in records]
-    return Snapshot(
-        generation=generation,
-        chunks=chunks,
-        row_of={chunk.chunk_id: row for row, chunk in enumerate(chunks)},
-        bm25=BM25Index.open(folder),
-        chunk_sentences=np.load(folder / "chunk_sentences.npy"),
-        sentence_spans=np.load(folder / "sentence_spans.npy"),
-        sentence_vectors=np.load(folder / "sentence_vectors.npy", mmap_mode="r"),
-    )
+    """Open the current snapshot of an index folder; IndexMissingError when there is none or it is damaged."""
+    for _ in range(2):  # the pointer may move on (and the old folder go) between reading it and opening
+        name = read_pointer(root)
+        if name is None:
+            raise IndexMissingError(NO_INDEX)
+        try:
+            return Snapshot(root / name)
+        except DamagedSnapshotError as exc:
+            if read_pointer(root) != name:
+                continue
+            raise DamagedSnapshotError(
+                f"The index in {root} is damaged ({exc}); run `assistant ingest` to rebuild it."
+            ) from exc
+    raise IndexMissingError(NO_INDEX)
 
 
-def _chunk_record(info: ChunkInfo) -> dict[str, object]:
-    record = asdict(info)
-    record["tags"] = list(info.tags)
-    return record
+def current_version(root: Path) -> str | None:
+    """The version of the current snapshot when it is intact, else None (ingest then rebuilds it)."""
+    try:
+        return open_snapshot(root).version
+    except IndexMissingError:
+        return None

@@ -17,14 +17,16 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import CorpusError
+from assistant.errors import CorpusError, IndexMissingError
 from assistant.index.catalog import Catalog
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings, embeddings_for
-from assistant.index.snapshot import build_snapshot, current_generation, passage_text
+from assistant.index.snapshot import Snapshot, current_version, index_version, open_snapshot, passage_text
+from assistant.index.snapshot_build import CatalogSource, build_snapshot
 from assistant.index.windows import TokenEncoder, WindowStates, encode_windows, plan_windows, pool
 from assistant.ingest.chunk import chunk_document, split_sentences
 from assistant.ingest.load import CorpusFile, file_type_names, load_file, scan_corpus
@@ -97,9 +99,7 @@ def ingest(
                 catalog.set_file_hash(file.relative, None if file.relative in failed else file.sha256)
             for source in set(catalog.file_hashes()) - {file.relative for file in files}:
                 catalog.set_file_hash(source, None)
-        report.chunks_synced = _sync_store(catalog, store)
-        if current_generation(settings.index_path()) != catalog.generation():
-            build_snapshot(catalog, settings.index_path())
+        report.chunks_synced = _sync_store(catalog, store, settings.index_path())
         embeddings.export_onnx()  # once per model: lets later processes embed questions without torch
         report.chunks_total = catalog.count_chunks()
         report.documents_total = catalog.count_documents()
@@ -285,15 +285,69 @@ def _encode_texts(
     return vectors
 
 
-def _sync_store(catalog: Catalog, store: VectorStore) -> int:
-    """Make the Chroma collection hold exactly the catalog's chunks, reusing the stored vectors.
+def _sync_store(catalog: Catalog, store: VectorStore, root: Path) -> int:
+    """Make the Chroma collection hold exactly the catalog's chunks (reusing the stored vectors) and the snapshot
+    the catalog's documents; with a Chroma server, also the sentence vectors and the version app servers follow.
 
     Returns how many chunks were written to Chroma (more than were embedded when it was new or wiped)."""
     wanted = catalog.chunk_hashes()
-    present = store.doc_hashes()
-    store.delete(chunk_id for chunk_id, doc_hash in present.items() if wanted.get(chunk_id) != doc_hash)
-    missing = [chunk_id for chunk_id, doc_hash in wanted.items() if present.get(chunk_id) != doc_hash]
+    present = {
+        chunk_id: (str(m.get("doc_id")), str(m.get("doc_hash"))) for chunk_id, m, _ in store.records(create=True)
+    }
+    source = CatalogSource(catalog)
+    documents = source.document_hashes()
+    version = index_version(documents)
+    if store.is_server:
+        # The sentences first and the version last: an ingest cut short anywhere is finished by the next one,
+        # which still finds the documents' chunks out of date, and app servers follow only a finished one.
+        in_chroma: dict[str, set[str]] = defaultdict(set)
+        for doc_id, doc_hash in present.values():
+            in_chroma[doc_id].add(doc_hash)
+        changed = {doc_id for doc_id, doc_hash in documents.items() if in_chroma.get(doc_id) != {doc_hash}}
+        _send_sentences(store, _snapshot(source, root, version), changed | (in_chroma.keys() - documents.keys()))
+    store.delete(chunk_id for chunk_id, (_, doc_hash) in present.items() if wanted.get(chunk_id) != doc_hash)
+    missing = [chunk_id for chunk_id, doc_hash in wanted.items() if present.get(chunk_id, ("", ""))[1] != doc_hash]
     for start in range(0, len(missing), 2000):
         batch = list(catalog.iter_chunks(missing[start : start + 2000]))
         store.add([(stored.info, np.asarray(stored.vector), stored.doc_hash) for stored in batch])
+    if store.is_server:
+        _announce(store, version)
+    else:
+        _snapshot(source, root, version)  # after the vectors: a process that follows it finds its new chunks in Chroma
     return len(missing)
+
+
+def _snapshot(source: CatalogSource, root: Path, version: str) -> Snapshot:
+    """The snapshot of this version: the current one, unless it is older, missing or damaged."""
+    if current_version(root) == version:
+        return open_snapshot(root)
+    return build_snapshot(source, root, version)
+
+
+def _send_sentences(store: VectorStore, snapshot: Snapshot, changed: set[str]) -> None:
+    """Bring the server's sentence vectors in step with the snapshot for the changed documents (all when the
+    counts disagree: a new server, or some went missing)."""
+    if store.count_sentences() != len(snapshot.sentence_spans):
+        changed = set(snapshot.doc_index) | {str(m.get("doc_id")) for _, m, _ in store.records(sentences=True)}
+    ordered = sorted(changed)
+    for first in range(0, len(ordered), 100):
+        batch = ordered[first : first + 100]
+        store.delete_sentences(batch)
+        records = []
+        for doc_id in batch:
+            index = snapshot.doc_index.get(doc_id)
+            if index is not None:
+                rows = slice(int(snapshot.doc_sentences[index]), int(snapshot.doc_sentences[index + 1]))
+                doc_hash = snapshot.documents[index].doc_hash
+                records.append((doc_id, doc_hash, snapshot.sentence_spans[rows], snapshot.sentence_vectors[rows]))
+        store.put_sentences(records)
+
+
+def _announce(store: VectorStore, version: str) -> None:
+    """Record the version on the server, unless it is there already."""
+    try:
+        published = store.version()
+    except IndexMissingError:
+        published = None
+    if published != version:
+        store.set_version(version)

@@ -122,40 +122,6 @@ class DocumentRequest(BaseModel):
     )
 
 
-def history_of_json(history: Any) -> list[tuple[str, str]]:
-    """History sent as JSON (the Gradio /ask endpoint) as pairs; UsageError unless a short list of text pairs."""
-    if history is None:
-        return []
-    shape = f"history must be a list of at most {MAX_HISTORY_TURNS} [question, answer] pairs of text"
-    if not isinstance(history, list | tuple):
-        raise UsageError(f"{shape}.")
-    if len(history) > MAX_HISTORY_TURNS:
-        raise UsageError(f"{shape}, not {len(history)}; send the latest {MAX_HISTORY_TURNS}.")
-    pairs = []
-    for turn in history:
-        if not (isinstance(turn, list | tuple) and len(turn) == 2 and all(isinstance(text, str) for text in turn)):
-            raise UsageError(f"{shape}.")
-        if max(len(text) for text in turn) > MAX_TURN_CHARS:
-            raise UsageError(f"A turn of history is longer than {MAX_TURN_CHARS} characters; shorten it.")
-        pairs.append((turn[0], turn[1]))
-    return pairs
-
-
-def k_of_json(k: Any) -> int | None:
-    """k sent as JSON (the Gradio /ask endpoint) as a whole number (None: the server's); UsageError otherwise."""
-    if k is None or k == "":
-        return None
-    if isinstance(k, bool) or not isinstance(k, int | float | str):
-        raise UsageError(f"k must be a whole number from 1 to {MAX_K}.")
-    try:
-        number = float(k)
-    except ValueError:
-        raise UsageError(f"k must be a whole number from 1 to {MAX_K}, not '{str(k)[:20]}'.") from None
-    if not number.is_integer():
-        raise UsageError(f"k must be a whole number from 1 to {MAX_K}, not {k}.")
-    return int(number)
-
-
 class ChunkRecord(BaseModel):
     """A retrieved chunk, as `assistant retrieve --json` prints it."""
 

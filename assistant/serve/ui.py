@@ -19,12 +19,11 @@ import gradio as gr
 
 from assistant.errors import AssistantError, IndexMissingError
 from assistant.ingest.load import UPLOAD_SUFFIXES, file_type_names
-from assistant.limits import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, parse_k
+from assistant.limits import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, parse_history, parse_k
 from assistant.pipeline import AnswerMode, Assistant
 from assistant.retrieval.timeframe import parse_date
 from assistant.serve import render
 from assistant.serve.feedback import Verdict, record_feedback
-from assistant.serve.schema import history_of_json, k_of_json
 from assistant.settings import Settings
 from assistant.types import Answer, make_filters
 
@@ -194,7 +193,7 @@ class ChatHandlers:
         MAX_TURN_CHARS.
         """
         try:
-            answer = self.assistant.ask(question, history_of_json(history), k=k_of_json(k), as_of=as_of or None)
+            answer = self.assistant.ask(question, parse_history(history), k=parse_k(k), as_of=as_of or None)
         except AssistantError as exc:  # an API client reads the message as text: not escaped
             raise gr.Error(str(exc), print_exception=False) from None
         return answer.to_json()

@@ -1,0 +1,99 @@
+"""The query-time snapshot: rebuilt when damaged, and rebuilt from its previous self without redoing unchanged work."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import assistant.index.snapshot_build as snapshot_build
+from assistant.cli import cli
+from assistant.index.snapshot import Snapshot, open_snapshot
+from assistant.pipeline import Assistant
+from assistant.retrieval.query import make_query
+from assistant.settings import Settings
+
+from .conftest import DATA, change_dated_corpus
+
+QUESTION = "Who attacked the port?"
+
+
+def _largest_file(folder: Path) -> Path:
+    return max((path for path in folder.iterdir() if path.is_file()), key=lambda path: path.stat().st_size)
+
+
+def test_a_damaged_snapshot_is_reported_and_rebuilt_by_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(DATA / "dated"))
+    assert cli(["ingest"]) == 0
+    capsys.readouterr()
+    assert cli(["ask", "--json", QUESTION]) == 0
+    expected = capsys.readouterr().out
+    settings = Settings()
+    damaged = _largest_file(settings.index_path() / (settings.index_path() / "current").read_text())
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])  # as a full disk or a bad copy leaves it
+
+    assert cli(["ask", QUESTION]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "damaged" in error and "run `assistant ingest`" in error, error
+    assert cli(["ingest"]) == 0
+    capsys.readouterr()
+    assert cli(["ask", "--json", QUESTION]) == 0
+    assert _without_timings(capsys.readouterr().out) == _without_timings(expected)
+
+
+def _without_timings(printed: str) -> str:
+    return json.dumps({**json.loads(printed), "timings_ms": None})
+
+
+def _contents(snapshot: Snapshot) -> dict[str, object]:
+    """Everything a question reads from a snapshot, as plain values."""
+    terms = [snapshot.bm25.vocabulary[i] for i in range(len(snapshot.bm25.vocabulary))]
+    weights = snapshot.bm25.weights.tocsr()
+    return {
+        "documents": snapshot.documents,
+        "chunks": list(snapshot.chunks),
+        "rows": [snapshot.row_of[chunk.chunk_id] for chunk in snapshot.chunks],
+        "chunk_sentences": np.asarray(snapshot.chunk_sentences).tolist(),
+        "sentence_spans": np.asarray(snapshot.sentence_spans).tolist(),
+        "sentence_vectors": np.asarray(snapshot.sentence_vectors).tobytes(),
+        "terms": terms,
+        "weights": [
+            (list(map(int, r.indices)), r.data.tobytes()) for r in (weights[i] for i in range(weights.shape[0]))
+        ],
+        "idf": np.asarray(snapshot.bm25.idf).tobytes(),
+    }
+
+
+def test_a_rebuild_reuses_unchanged_documents_and_equals_a_build_from_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DATA / "dated", corpus)
+    incremental = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "incremental"))
+    incremental.ingest()
+    change_dated_corpus(corpus)
+    tokenized: list[str] = []
+    tokenize = snapshot_build.tokenize
+
+    def counting(text: str) -> list[str]:
+        tokenized.append(text)
+        return tokenize(text)
+
+    monkeypatch.setattr(snapshot_build, "tokenize", counting)
+    incremental.ingest()
+    monkeypatch.setattr(snapshot_build, "tokenize", tokenize)
+    assert tokenized and all("Three workers" in text or "Missiles" in text for text in tokenized)
+
+    scratch = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "scratch"))
+    scratch.ingest()
+    rebuilt, fresh = (open_snapshot(a.settings.index_path()) for a in (incremental, scratch))
+    assert rebuilt.version == fresh.version and _contents(rebuilt) == _contents(fresh)
+    query = make_query("drone attack port workers")
+    assert [r.chunk.chunk_id for r in incremental.search.search(query, 5)] == [
+        r.chunk.chunk_id for r in scratch.search.search(query, 5)
+    ]
