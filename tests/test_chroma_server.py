@@ -241,6 +241,7 @@ def test_two_app_servers_on_empty_folders_answer_alike_and_follow_an_ingest_thro
                 "ASSISTANT_CORPUS_DIR": str(corpus),
                 "ASSISTANT_INDEX_DIR": str(tmp_path / name),
                 "ASSISTANT_CHROMA_URL": chroma,
+                "ASSISTANT_EMBEDDING_MODEL": ingesting.settings.embedding_model,
             }
             servers.append(assistant_api(free_port(), tmp_path / f"{name}.log", env).start())
         a, b = (server.ready_url.removesuffix("/health") for server in servers)

@@ -60,7 +60,6 @@ def _contents(snapshot: Snapshot) -> dict[str, object]:
         "rows": [snapshot.row_of[chunk.chunk_id] for chunk in snapshot.chunks],
         "chunk_sentences": np.asarray(snapshot.chunk_sentences).tolist(),
         "sentence_spans": np.asarray(snapshot.sentence_spans).tolist(),
-        "sentence_vectors": np.asarray(snapshot.sentence_vectors).tobytes(),
         "terms": terms,
         "weights": [
             (list(map(int, r.indices)), r.data.tobytes()) for r in (weights[i] for i in range(weights.shape[0]))
@@ -93,6 +92,13 @@ def test_a_rebuild_reuses_unchanged_documents_and_equals_a_build_from_scratch(
     scratch.ingest()
     rebuilt, fresh = (open_snapshot(a.settings.index_path()) for a in (incremental, scratch))
     assert rebuilt.version == fresh.version and _contents(rebuilt) == _contents(fresh)
+    # The int8 export quantises activations per batch, so a document embedded beside others differs in the
+    # last digits from the same document embedded alone: equal in direction, not in bits.
+    cosines = np.sum(
+        np.asarray(rebuilt.sentence_vectors, dtype=np.float32) * np.asarray(fresh.sentence_vectors, dtype=np.float32),
+        axis=1,
+    )
+    assert cosines.shape == (len(fresh.sentence_spans),) and float(cosines.min()) > 0.99
     query = make_query("drone attack port workers")
     assert [r.chunk.chunk_id for r in incremental.search.search(query, 5)] == [
         r.chunk.chunk_id for r in scratch.search.search(query, 5)

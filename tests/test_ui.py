@@ -164,6 +164,9 @@ def test_chat_mode_without_a_chat_model_says_how_to_configure_one(chat: ChatHand
         (None, 51, "k must be between 1 and 50, not 51"),
         ([["q", "a"]] * (MAX_HISTORY_TURNS + 1), None, "send at most the last 20"),
         ([["only the question"]], None, "history must be a list of [question, answer] pairs"),
+        ("not a list", None, "history must be a list"),
+        ([["q", "a" * 8001]], None, "longer than 8000 characters"),
+        (None, 0, "k must be between 1 and 50, not 0"),
     ],
 )
 def test_the_gradio_ask_endpoint_keeps_the_limits_of_every_entry_point(
@@ -304,26 +307,6 @@ def test_markup_in_a_date_is_escaped_in_the_message(chat: ChatHandlers) -> None:
     with pytest.warns(UserWarning) as warned:
         ask(chat, PRECONDITIONS, date_to='<img src=x onerror="alert(1)">')
     assert "&lt;img" in str(warned[0].message) and "<img" not in str(warned[0].message)
-
-
-@pytest.mark.parametrize(
-    ("history", "k", "message"),
-    [
-        ([["q", "a"]] * 21, None, "at most 20 [question, answer] pairs of text, not 21"),
-        ([["q", "a", "extra"]], None, "history must be a list of at most 20"),
-        ("not a list", None, "history must be a list"),
-        ([["q", "a" * 8001]], None, "longer than 8000 characters"),
-        (None, "many", "k must be a whole number from 1 to 50, not 'many'"),
-        (None, 2.5, "k must be a whole number from 1 to 50, not 2.5"),
-        (None, 0, "k must be between 1 and 50"),
-    ],
-)
-def test_the_gradio_api_checks_history_and_k_as_the_rest_api_does(
-    chat: ChatHandlers, history: object, k: object, message: str
-) -> None:
-    with pytest.raises(gr.Error) as raised:
-        chat.ask_api(PRECONDITIONS, history, k)  # type: ignore[arg-type]
-    assert message in raised.value.message
 
 
 def test_the_gradio_api_takes_k_as_a_number_or_text(chat: ChatHandlers) -> None:
