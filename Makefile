@@ -29,10 +29,14 @@ lint: setup
 	$(BIN)/ruff check assistant tests
 	$(BIN)/mypy assistant
 
-# The quality gate: a change that makes answers worse fails (thresholds at the level reached; eval/README.md).
+# The quality gate: a change that makes answers worse fails (thresholds just under the level reached;
+# eval/README.md). The second set asks the same questions on different dates over tests/data/timeline.
 gate: setup
 	$(BIN)/assistant eval --questions eval/questions.jsonl --corpus corpus --out eval/results/gate \
-	  --min fact_recall=0.85 --min abstention_accuracy=0.85 --min citation_validity=1.0
+	  --min fact_recall=0.75 --min abstention_accuracy=0.95 --min citation_validity=1.0
+	$(BIN)/assistant eval --questions eval/dated-questions.jsonl --corpus tests/data/timeline \
+	  --out eval/results/gate-dated --min fact_recall=1.0 --min answer_presence=1.0 \
+	  --min abstention_accuracy=1.0 --min citation_validity=1.0
 
 test: setup browser lint
 	$(BIN)/python -m pytest

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         le=2.0,
         description="Weight of a document's recency (relative to the question's as-of date) added to the fusion.",
     )
+    frame_weight: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=2.0,
+        description="Weight added to the fusion for a document dated within the time the question names "
+        "('this week', 'in 2023').",
+    )
     recency_days: float = Field(
         default=90.0,
         gt=0.0,
