@@ -27,7 +27,7 @@ def isolated_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "ASSISTANT_K",
         "ASSISTANT_EMBEDDING_MODEL",
     ):
-        monkeypatch.delenv(f"ASSISTANT_{name}", raising=False)
+        monkeypatch.delenv(name, raising=False)
     return index
 
 
