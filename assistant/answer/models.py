@@ -36,7 +36,7 @@ class Logistic:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-# Fitted by eval/fit_models.py on the fitting halves of rtqa-span and rtqa-dev (eval/README.md).
+# Fitted by eval/fit_models.py on the fitting halves of rtqa-span, rtqa-dev and the bundled set (eval/README.md).
 SENTENCE_MODEL = Logistic(
     bias=0.0,
     weights={
