@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         description="Weight of a document's recency (relative to the question's as-of date) added to the fusion.",
     )
     frame_weight: float = Field(
-        default=0.3,
+        default=0.15,
         ge=0.0,
         le=2.0,
         description="Weight added to the fusion for a document dated within the time the question names "

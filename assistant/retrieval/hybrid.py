@@ -16,6 +16,9 @@ from assistant.retrieval.timeframe import TimeFrame
 from assistant.settings import Settings
 from assistant.types import Filters, ScoredChunk
 
+# A question that names a time ("this week") also gets this many candidates of each ranker from the
+# documents dated then, so the frame's preference can reach them when the whole corpus outscores them.
+FRAME_CANDIDATES = 10
 EXACT_BELOW = 500  # filters that leave at most this many chunks: score them all, from their vectors
 LONGEST_RANKING = 4000  # the longest unfiltered ranking worth asking for to find the chunks that pass
 SEARCH_AMONG = 20_000  # the most chunk ids worth sending with a question
@@ -56,6 +59,8 @@ class HybridSearch:
         passing = snapshot.documents_matching(filters, query.as_of)
         dense = self._dense(snapshot, vector, min(pool, len(snapshot.chunks)), filters, passing, query.as_of)
         lexical = self._lexical(snapshot, query, pool, passing)
+        if query.frame is not None and self.settings.frame_weight:
+            dense, lexical = self._with_frame(snapshot, query, query.frame, vector, passing, (dense, lexical))
         # Relative score fusion: each ranker's scores scaled to [0, 1] over its candidates, then weighted.
         # Unlike reciprocal rank fusion it keeps how far ahead a candidate is: a chunk that alone holds a
         # rare name of the question stays on top even when the other ranker barely knows it.
@@ -124,6 +129,36 @@ class HybridSearch:
             ids = [snapshot.chunk_ids[row] for row in snapshot.rows_in(passing).tolist()]
             return _rows(snapshot, self.store.query(vector, n, ids=ids))
         return _rows(snapshot, self.store.query(vector, n, filters, as_of=as_of))
+
+    def _with_frame(
+        self,
+        snapshot: Snapshot,
+        query: Query,
+        frame: TimeFrame,
+        vector: np.ndarray,
+        passing: np.ndarray | None,
+        rankings: tuple[list[tuple[int, float]], list[tuple[int, float]]],
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """Both rankings with the best FRAME_CANDIDATES chunks of the documents dated within the frame added."""
+        dense, lexical = rankings
+        dated_then = snapshot.documents_matching(
+            Filters(date_from=frame.start.isoformat(), date_to=frame.end.isoformat()), query.as_of
+        )
+        if dated_then is None:
+            return dense, lexical
+        if passing is not None:
+            dated_then &= passing
+        if not dated_then.any():
+            return dense, lexical
+        added = (
+            self._dense(snapshot, vector, FRAME_CANDIDATES, None, dated_then, query.as_of),
+            self._lexical(snapshot, query, FRAME_CANDIDATES, dated_then),
+        )
+        merged = []
+        for ranking, more in zip((dense, lexical), added, strict=True):
+            known = {row for row, _ in ranking}
+            merged.append(sorted(ranking + [pair for pair in more if pair[0] not in known], key=lambda pair: -pair[1]))
+        return merged[0], merged[1]
 
     def _lexical(
         self, snapshot: Snapshot, query: Query, pool: int, passing: np.ndarray | None
