@@ -42,6 +42,7 @@ SIGNALS = (
     "lede",  # 1 when it is among the first sentences of its document
     "length",  # log of its number of words
     "recency",  # exp(-age / RECENCY_DAYS), age in days before the newest document dated by as_of; 0.5 undated
+    #             among dated ones, 1 when no document is dated
     "in_frame",  # 1 when its document is dated within the time the question names ("this week")
     "similarity_gap",  # its similarity minus the best similarity among the candidates (0 for the best)
     "coverage_gap",  # its coverage minus the best coverage among the candidates
@@ -153,7 +154,9 @@ def is_claim(text: str, title: str) -> bool:
 
 
 def _recency(date: str | None, newest: dt.date | None) -> float:
-    if not date or newest is None:
+    if newest is None:
+        return 1.0  # no document the question can see is dated: all count as current, none is older
+    if not date:
         return 0.5
     age = (newest - _day(date)).days
     return math.exp(-max(age, 0) / RECENCY_DAYS)

@@ -1,0 +1,41 @@
+"""The candidate sentences' signals mean the same on every corpus: recency, dated or not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.answer.sentences import Candidate, candidates
+from assistant.pipeline import Assistant
+from assistant.retrieval.query import make_query
+from assistant.settings import Settings
+
+from .conftest import DATA
+
+
+def _candidates(assistant: Assistant, question: str, as_of: str) -> list[Candidate]:
+    query = make_query(question, None, as_of)
+    vector = assistant.search.embed_query(query)
+    snapshot = assistant.search.snapshot
+    return candidates(query, vector, assistant.search.search(query, 10, None, vector, snapshot), snapshot)
+
+
+def test_recency_counts_from_the_newest_document_the_question_can_see(tmp_path: Path, fake_embeddings: str) -> None:
+    assistant = Assistant(Settings(corpus_dir=DATA / "timeline", index_dir=tmp_path / "index"))
+    assistant.ingest()
+    found = _candidates(assistant, "Where did the negotiators meet?", "2025-07-01")
+    recency = {c.passage.chunk.doc_id: c.signals["recency"] for c in found}
+    assert recency["2025-06-03-conditions"] == 1.0, "the newest document by the as-of date is current"
+    assert recency["2022-03-29-istanbul-round"] < 0.1
+    assert recency["background-glossary"] == 0.5, "an undated document among dated ones: unknown"
+    assert "2026-02-10-after-the-deadline" not in recency
+
+
+def test_in_a_corpus_without_dates_every_sentence_is_current(tmp_path: Path, fake_embeddings: str) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "talks.txt").write_text("Talks\n\nThe negotiators met in Istanbul for talks.\n", encoding="utf-8")
+    (corpus / "harvest.txt").write_text("Harvest\n\nThe wheat harvest beat the forecasts.\n", encoding="utf-8")
+    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"))
+    assistant.ingest()
+    found = _candidates(assistant, "Where did the negotiators meet?", "2025-07-01")
+    assert found and all(c.signals["recency"] == 1.0 for c in found)
