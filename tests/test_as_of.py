@@ -25,6 +25,7 @@ from assistant.errors import UsageError
 from assistant.pipeline import Assistant
 from assistant.serve.ui import ChatHandlers
 from assistant.settings import Settings
+from assistant.types import make_filters
 
 from .conftest import DATA
 from .servers import ASSISTANT, assistant_api, free_port
@@ -72,6 +73,12 @@ def test_this_week_is_read_from_the_as_of_date_across_a_year_end(
 ) -> None:
     answer = timeline.ask(STRIKES, as_of=as_of)
     assert count in answer.text and not_count not in answer.text
+
+
+def test_a_time_the_question_names_never_brings_in_what_the_filters_leave_out(timeline: Assistant) -> None:
+    filters = make_filters(date_to="2024-06-01")
+    passages = timeline.retrieve(STRIKES, k=10, filters=filters, as_of="2025-01-02")
+    assert passages and all(p.chunk.date and p.chunk.date <= "2024-06-01" for p in passages)
 
 
 def test_a_question_about_change_is_answered_with_dated_quotes_in_time_order(timeline: Assistant) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class HybridSearch:
         dense = self._dense(snapshot, vector, min(pool, len(snapshot.chunks)), filters, passing, query.as_of)
         lexical = self._lexical(snapshot, query, pool, passing)
         if query.frame is not None and self.settings.frame_weight:
-            dense, lexical = self._with_frame(snapshot, query, query.frame, vector, passing, (dense, lexical))
+            dense, lexical = self._with_frame(snapshot, query, query.frame, vector, filters, (dense, lexical))
         # Relative score fusion: each ranker's scores scaled to [0, 1] over its candidates, then weighted.
         # Unlike reciprocal rank fusion it keeps how far ahead a candidate is: a chunk that alone holds a
         # rare name of the question stays on top even when the other ranker barely knows it.
@@ -136,22 +137,18 @@ class HybridSearch:
         query: Query,
         frame: TimeFrame,
         vector: np.ndarray,
-        passing: np.ndarray | None,
+        filters: Filters | None,
         rankings: tuple[list[tuple[int, float]], list[tuple[int, float]]],
     ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        """Both rankings with the best FRAME_CANDIDATES chunks of the documents dated within the frame added."""
+        """Both rankings with the best FRAME_CANDIDATES chunks of the documents dated within the frame (and
+        passing the filters) added."""
         dense, lexical = rankings
-        dated_then = snapshot.documents_matching(
-            Filters(date_from=frame.start.isoformat(), date_to=frame.end.isoformat()), query.as_of
-        )
-        if dated_then is None:
-            return dense, lexical
-        if passing is not None:
-            dated_then &= passing
-        if not dated_then.any():
+        within = _narrowed(filters, frame)
+        dated_then = snapshot.documents_matching(within, query.as_of)
+        if dated_then is None or not dated_then.any():
             return dense, lexical
         added = (
-            self._dense(snapshot, vector, FRAME_CANDIDATES, None, dated_then, query.as_of),
+            self._dense(snapshot, vector, FRAME_CANDIDATES, within, dated_then, query.as_of),
             self._lexical(snapshot, query, FRAME_CANDIDATES, dated_then),
         )
         merged = []
@@ -186,6 +183,13 @@ def _recency(snapshot: Snapshot, row: int, as_of: dt.date, settings: Settings) -
         return 0.0
     age = (as_of - dt.date(day // 10000, day // 100 % 100, day % 100)).days
     return math.exp(-max(age, 0) / settings.recency_days)
+
+
+def _narrowed(filters: Filters | None, frame: TimeFrame) -> Filters:
+    """The filters, further restricted to documents dated within a time frame."""
+    base = filters or Filters()
+    start, end = frame.start.isoformat(), frame.end.isoformat()
+    return replace(base, date_from=max(base.date_from or start, start), date_to=min(base.date_to or end, end))
 
 
 def _in_frame(snapshot: Snapshot, row: int, frame: TimeFrame) -> bool:
