@@ -206,8 +206,11 @@ class Snapshot:
         dates = np.asarray(self.doc_dates)
         if as_of is not None:
             dates = dates[dates <= date_int(as_of.isoformat())]
-        day = int(np.max(dates, initial=0))
-        return dt.date(day // 10000, day // 100 % 100, day % 100) if day else None
+        return _day(int(np.max(dates, initial=0)))
+
+    def chunk_date(self, row: int) -> dt.date | None:
+        """The date of the document of the chunk at a row; None when it is undated."""
+        return _day(int(self.doc_dates[int(self.chunk_doc[row])]))
 
     @functools.cached_property
     def _latest(self) -> int:
@@ -293,6 +296,11 @@ def open_snapshot(root: Path) -> Snapshot:
                 f"The index in {root} is damaged ({exc}); run `assistant ingest` to rebuild it."
             ) from exc
     raise IndexMissingError(NO_INDEX)
+
+
+def _day(value: int) -> dt.date | None:
+    """20250701 -> 2025-07-01 (the inverse of chroma.date_int); 0 -> None."""
+    return dt.date(value // 10000, value // 100 % 100, value % 100) if value else None
 
 
 def current_version(root: Path) -> str | None:

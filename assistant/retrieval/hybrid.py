@@ -178,10 +178,10 @@ def _closest_sentence(snapshot: Snapshot, row: int, vector: np.ndarray) -> float
 
 def _recency(snapshot: Snapshot, row: int, as_of: dt.date, settings: Settings) -> float:
     """exp(-age / recency_days), age in days before as_of; 0 for an undated document (it earns no recency)."""
-    day = int(snapshot.doc_dates[int(snapshot.chunk_doc[row])])
-    if not day:
+    day = snapshot.chunk_date(row)
+    if day is None:
         return 0.0
-    age = (as_of - dt.date(day // 10000, day // 100 % 100, day % 100)).days
+    age = (as_of - day).days
     return math.exp(-max(age, 0) / settings.recency_days)
 
 
@@ -193,8 +193,8 @@ def _narrowed(filters: Filters | None, frame: TimeFrame) -> Filters:
 
 
 def _in_frame(snapshot: Snapshot, row: int, frame: TimeFrame) -> bool:
-    day = int(snapshot.doc_dates[int(snapshot.chunk_doc[row])])
-    return bool(day) and frame.contains(dt.date(day // 10000, day // 100 % 100, day % 100))
+    day = snapshot.chunk_date(row)
+    return day is not None and frame.contains(day)
 
 
 def _rows(snapshot: Snapshot, ranking: list[tuple[str, float]]) -> list[tuple[int, float]]:
