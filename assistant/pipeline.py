@@ -76,14 +76,12 @@ class Assistant:
 
             self._chat_answerer = ChatAnswerer(chat_model)
         self._ingesting = threading.Lock()
-        self._status: IndexStatus | None = None
-        self._status_of = ""  # the snapshot build the status was read from
+        self._status: tuple[str, IndexStatus] | None = None  # the snapshot build it was read from, and it
 
     def status(self) -> IndexStatus:
         """The index's documents, chunks, date range and version; IndexMissingError before the first ingest."""
         snapshot = self.search.snapshot
-        status = self._status
-        if status is None or self._status_of != snapshot.name:
+        if self._status is None or self._status[0] != snapshot.name:
             dates = snapshot.dates()
             status = IndexStatus(
                 collection=self.settings.index_name(),
@@ -94,8 +92,8 @@ class Assistant:
                 last_date=dates[-1] if dates else None,
                 vector_store="chroma-server" if self.settings.chroma_url else "embedded",
             )
-            self._status, self._status_of = status, snapshot.name
-        return status
+            self._status = (snapshot.name, status)
+        return self._status[1]
 
     def ingest(self, progress: Progress | None = None) -> IngestReport:
         """Bring the index up to date with the corpus folder."""

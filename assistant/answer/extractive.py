@@ -185,10 +185,10 @@ def _over_time(ranked: list[Candidate], max_sentences: int) -> list[Candidate]:
     """The best sentence of each of the best-matching dated documents, oldest first. A question about change
     wants the old stance as much as the new one, so here recency does not count, and a quote may trail the
     best by twice the usual margin (as a sentence that carries on the best one may)."""
-    ranked = sorted(ranked, key=lambda c: -_timeless(c))
+    timeless = sorted(((_timeless(c), c) for c in ranked), key=lambda pair: -pair[0])
     chosen: list[Candidate] = []
-    for candidate in ranked:
-        if len(chosen) >= max_sentences or _timeless(candidate) < _timeless(ranked[0]) - 2 * SECOND_MARGIN:
+    for score, candidate in timeless:
+        if len(chosen) >= max_sentences or score < timeless[0][0] - 2 * SECOND_MARGIN:
             break
         # Stances of different dates share most words ("conditions were ..." / "conditions are now ..."):
         # only a sentence from the same day repeats one.
