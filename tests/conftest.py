@@ -13,6 +13,7 @@ from assistant.testing import FAKE_MODEL
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 BUNDLED_CORPUS = ROOT / "corpus"
+TIMELINE = DATA / "timeline"
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +62,15 @@ def alias_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant
 def dated_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
     """The assistant over tests/data/dated: documents with dates and tags, and one without."""
     settings = Settings(corpus_dir=DATA / "dated", index_dir=tmp_path_factory.mktemp("dated-index"))
+    assistant = Assistant(settings)
+    assistant.ingest()
+    yield assistant
+
+
+@pytest.fixture(scope="session")
+def timeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+    """The assistant over tests/data/timeline: dated news from 2022 to 2026 and an undated note."""
+    settings = Settings(corpus_dir=TIMELINE, index_dir=tmp_path_factory.mktemp("timeline-index"))
     assistant = Assistant(settings)
     assistant.ingest()
     yield assistant

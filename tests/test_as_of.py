@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +23,13 @@ from assistant.cli import cli
 from assistant.errors import UsageError
 from assistant.pipeline import Assistant
 from assistant.serve.ui import ChatHandlers
-from assistant.settings import Settings
 from assistant.types import make_filters
 
-from .conftest import DATA
+from .conftest import TIMELINE
 from .servers import ASSISTANT, assistant_api, free_port
 
-TIMELINE = DATA / "timeline"
 VENUE = "Where did Russian and Ukrainian negotiators meet?"
 STRIKES = "How many missiles and drones did Russia fire this week?"
-
-
-@pytest.fixture(scope="module")
-def timeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
-    settings = Settings(corpus_dir=TIMELINE, index_dir=tmp_path_factory.mktemp("timeline-index"))
-    assistant = Assistant(settings)
-    assistant.ingest()
-    yield assistant
 
 
 def test_the_answer_is_the_one_true_on_the_as_of_date(timeline: Assistant) -> None:

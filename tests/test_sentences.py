@@ -9,8 +9,6 @@ from assistant.pipeline import Assistant
 from assistant.retrieval.query import make_query
 from assistant.settings import Settings
 
-from .conftest import DATA
-
 
 def _candidates(assistant: Assistant, question: str, as_of: str) -> list[Candidate]:
     query = make_query(question, None, as_of)
@@ -19,10 +17,8 @@ def _candidates(assistant: Assistant, question: str, as_of: str) -> list[Candida
     return candidates(query, vector, assistant.search.search(query, 10, None, vector, snapshot), snapshot)
 
 
-def test_recency_counts_from_the_newest_document_the_question_can_see(tmp_path: Path, fake_embeddings: str) -> None:
-    assistant = Assistant(Settings(corpus_dir=DATA / "timeline", index_dir=tmp_path / "index"))
-    assistant.ingest()
-    found = _candidates(assistant, "Where did the negotiators meet?", "2025-07-01")
+def test_recency_counts_from_the_newest_document_the_question_can_see(timeline: Assistant) -> None:
+    found = _candidates(timeline, "Where did the negotiators meet?", "2025-07-01")
     recency = {c.passage.chunk.doc_id: c.signals["recency"] for c in found}
     assert recency["2025-06-03-conditions"] == 1.0, "the newest document by the as-of date is current"
     assert recency["2022-03-29-istanbul-round"] < 0.1
