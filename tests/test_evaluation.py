@@ -249,3 +249,16 @@ def test_baseline_pipeline_answers_with_the_top_sentence(
     assert summary["retriever"] == "baseline"
     assert summary["metrics"]["abstention_accuracy"] == 0.0  # the baseline never declines
     assert summary["metrics"]["citation_validity"] == 1.0
+
+
+def test_bm25_floor_ranks_whole_documents_and_cites_a_sentence(small_set: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bm25"
+    argv = ["eval", "--questions", str(small_set), "--corpus", str(BUNDLED_CORPUS), "--out", str(out)]
+    assert cli([*argv, "--retriever", "bm25"]) == 0
+    summary = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert summary["retriever"] == "bm25" and summary["metrics"]["citation_validity"] == 1.0
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    retrieved = [r["chunk_id"] for record in records for r in record["retrieved"]]
+    assert retrieved and all(chunk_id.endswith("#all") for chunk_id in retrieved), "units are whole documents"
+    answered = [record for record in records if not record["abstained"]]
+    assert answered and all(record["answer"].endswith("[1]") and len(record["citations"]) == 1 for record in answered)

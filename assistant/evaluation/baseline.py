@@ -44,7 +44,7 @@ class BaselinePipeline:
         passages = self.retrieve(question, k)
         retrieved_at = time.perf_counter()
         if not passages:
-            return Answer(question, "", (), abstained=True, timings_ms=_timings(started, retrieved_at))
+            return Answer(question, "", (), abstained=True, timings_ms=timings(started, retrieved_at))
         top = passages[0].chunk
         spans = split_sentences(top.text)
         vectors = self.embeddings.encode([top.text[s.start : s.end] for s in spans])
@@ -52,7 +52,7 @@ class BaselinePipeline:
         quote = top.text[best.start : best.end]
         citation = Citation.from_chunk(1, top, quote, top.start + best.start, top.start + best.end)
         return Answer(
-            question, f"{quote} [1]", (citation,), False, tuple(passages), _timings(started, retrieved_at), 1.0
+            question, f"{quote} [1]", (citation,), False, tuple(passages), timings(started, retrieved_at), 1.0
         )
 
 
@@ -71,5 +71,6 @@ def _chunk_info(text: str, metadata: dict[str, Any]) -> ChunkInfo:
     )
 
 
-def _timings(started: float, retrieved_at: float) -> dict[str, float]:
+def timings(started: float, retrieved_at: float) -> dict[str, float]:
+    """The timings of an answer retrieved from `started` to `retrieved_at`, answered until now."""
     return {"retrieve": (retrieved_at - started) * 1000, "answer": (time.perf_counter() - retrieved_at) * 1000}

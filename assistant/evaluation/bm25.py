@@ -11,6 +11,7 @@ import datetime as dt
 import time
 from typing import Any
 
+from assistant.evaluation.baseline import timings
 from assistant.index.catalog import Catalog
 from assistant.index.lexical import BM25Builder, tokenize
 from assistant.ingest.chunk import split_sentences
@@ -40,7 +41,7 @@ class DocumentBM25Pipeline:
         passages = self.retrieve(question, k)
         retrieved_at = time.perf_counter()
         if not passages:
-            return Answer(question, "", (), abstained=True)
+            return Answer(question, "", (), abstained=True, timings_ms=timings(started, retrieved_at))
         top = passages[0].chunk
         wanted = set(tokenize(question))
         best = max(split_sentences(top.text), key=lambda s: len(wanted & set(tokenize(top.text[s.start : s.end]))))
@@ -48,8 +49,9 @@ class DocumentBM25Pipeline:
         # Cited as the index's chunk that holds the sentence, so its citation checks like any other.
         chunk = next((c for c in self.chunks.get(top.doc_id, []) if c.start <= best.start and best.end <= c.end), top)
         citation = Citation.from_chunk(1, chunk, quote, best.start, best.end)
-        timings = {"retrieve": (retrieved_at - started) * 1000, "answer": (time.perf_counter() - retrieved_at) * 1000}
-        return Answer(question, f"{quote} [1]", (citation,), False, tuple(passages), timings, 1.0)
+        return Answer(
+            question, f"{quote} [1]", (citation,), False, tuple(passages), timings(started, retrieved_at), 1.0
+        )
 
 
 def _whole(document: Document) -> ChunkInfo:
