@@ -102,10 +102,13 @@ def chunk_document(
         chunks.append(_chunk(document, len(chunks), sentences[first : last + 1]))
         if last + 1 == len(sentences):
             break
-        # The next chunk repeats the trailing sentences that fit in the overlap, and always moves on.
+        # The next chunk repeats the trailing sentences that fit in the overlap, and always moves on: it keeps
+        # only as many of them as leave room for the sentence after this chunk, so it never lies inside this one.
         next_first = last + 1
         while next_first - 1 > first and sentences[last].end - sentences[next_first - 1].start <= chunk_overlap:
             next_first -= 1
+        while next_first <= last and sentences[last + 1].end - sentences[next_first].start > chunk_size:
+            next_first += 1
         first = next_first
     return chunks
 
