@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import functools
 import json
 import os
 import platform
@@ -37,6 +36,7 @@ from assistant.index.embed import embeddings_for
 from assistant.index.snapshot import DocumentInfo, Snapshot, open_snapshot
 from assistant.index.snapshot_build import SourceDocument, build_snapshot
 from assistant.ingest.sync import open_catalog
+from assistant.retrieval.query import make_query
 from assistant.settings import Settings
 from assistant.types import ChunkInfo, make_filters
 
@@ -155,12 +155,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Run in a fresh process: load, then warm retrieve and ask over the questions."""
     from assistant.pipeline import Assistant
 
-    questions = [
-        json.loads(line)["question"] for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
+    questions = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
     started = time.perf_counter()
     assistant = Assistant(scale_settings(args.out))
-    assistant.ask(questions[0])
+    assistant.ask(questions[0]["question"])
     load_s = time.perf_counter() - started
     snapshot = assistant.search.snapshot
     some_docs = [doc.doc_id for doc in snapshot.documents[:: max(1, len(snapshot.documents) // 5)]][:5]
@@ -171,9 +169,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "5 documents": make_filters(doc_ids=some_docs),
     }
     calls: dict[str, Any] = {
-        "retrieve": assistant.retrieve,
-        "ask": assistant.ask,
-        **{f"retrieve, {name}": functools.partial(assistant.retrieve, filters=f) for name, f in filters.items()},
+        "retrieve": lambda q: assistant.retrieve(q["question"]),
+        "ask": lambda q: assistant.ask(q["question"]),
+        # As of the question's date: recency counts from then, and a question naming a time ("this week")
+        # adds each ranker's best chunks dated within it (filtered searches).
+        "ask as of its date": lambda q: assistant.ask(q["question"], as_of=q.get("question_date")),
+        **{
+            f"retrieve, {name}": lambda q, f=f: assistant.retrieve(q["question"], filters=f)
+            for name, f in filters.items()
+        },
     }
     for question in questions:  # one pass to warm the caches, not timed
         for call in calls.values():
@@ -189,6 +193,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "load_and_first_ask_s": load_s,
         "questions": len(questions),
+        "questions_naming_a_time": sum(
+            make_query(q["question"], None, q.get("question_date")).frame is not None for q in questions
+        ),
         "rounds": args.rounds,
         **{f"{name}_ms": {"p50": _percentile(v, 0.5), "p95": _percentile(v, 0.95)} for name, v in timings.items()},
         "rss_gb": memory["VmRSS"],
