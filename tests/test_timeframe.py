@@ -26,6 +26,10 @@ D = dt.date
         ("What happened in March 2024?", D(2025, 3, 1), D(2024, 3, 1), D(2024, 3, 31)),
         ("What changed over the past two weeks?", D(2025, 3, 1), D(2025, 2, 15), D(2025, 3, 1)),
         ("Who won last weekend?", D(2025, 3, 3), D(2025, 3, 1), D(2025, 3, 2)),
+        # A weekday is the latest one on or before as_of (a day earlier for time zones), and the news since:
+        # asked on Thursday 2 January 2025, "Tuesday" is New Year's Eve.
+        ("What did Zelensky say on Tuesday?", D(2025, 1, 2), D(2024, 12, 30), D(2025, 1, 2)),
+        ("Who won Thursday's vote?", D(2025, 1, 2), D(2025, 1, 1), D(2025, 1, 2)),
     ],
 )
 def test_phrases_are_read_relative_to_the_as_of_date(

@@ -1,7 +1,7 @@
 """Time in a question: the moment it is asked from (`as_of`) and the stretch of time it speaks of.
 
-"this week", "last month", "yesterday", "in 2023", "since February 2022" and "last year" are read
-relative to `as_of`, the date a question is asked from (today unless the caller says otherwise).
+"this week", "last month", "yesterday", "on Tuesday", "in 2023", "since February 2022" and "last year"
+are read relative to `as_of`, the date a question is asked from (today unless the caller says otherwise).
 """
 
 from __future__ import annotations
@@ -146,6 +146,16 @@ def _weekend(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date]:
     return sunday - dt.timedelta(days=1), sunday
 
 
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _weekday(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date]:
+    # "on Tuesday", "Tuesday's match": the latest such day on or before as_of, and the news of the days since;
+    # a day earlier too, as a story may be dated in another time zone.
+    back = (as_of.weekday() - _WEEKDAYS.index(match.group(1))) % 7
+    return as_of - dt.timedelta(days=back + 1), as_of
+
+
 # First match wins: the more specific wordings come first.
 _RULES: list[tuple[str, _Rule]] = [
     (r"\b(since) " + _MONTH + r",? " + _YEAR + r"\b", _since_month),
@@ -164,4 +174,5 @@ _RULES: list[tuple[str, _Rule]] = [
     (r"\bthis month\b", _this_month),
     (r"\b(this|earlier this) year\b", lambda m, as_of: (dt.date(as_of.year, 1, 1), as_of)),
     (r"\b(in|during) (?:the )?" + _YEAR + r"\b", _year),
+    (r"\b(" + "|".join(_WEEKDAYS) + r")\b", _weekday),
 ]
