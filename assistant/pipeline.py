@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from assistant.answer.base import Answerer
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.support import supports
-from assistant.errors import UsageError
+from assistant.errors import IndexMissingError, UsageError
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings, embeddings_for
 from assistant.ingest.sync import Progress, ingest
@@ -107,7 +107,15 @@ class Assistant:
         written) when the file is too large, of the wrong type or unreadable.
         """
         with self._ingesting:
-            return add_document(self.settings, filename, data, self.embeddings, self.store, replace)
+            indexed = self._indexed_sources() if self.store.is_server else ()
+            return add_document(self.settings, filename, data, self.embeddings, self.store, replace, indexed)
+
+    def _indexed_sources(self) -> set[str]:
+        """The files the index holds documents of (none when there is no index yet)."""
+        try:
+            return {document.source for document in self.search.snapshot.documents}
+        except IndexMissingError:
+            return set()
 
     def retrieve(
         self,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from assistant.cli import cli
-from assistant.errors import BackendError, IndexMissingError
+from assistant.errors import BackendError, IndexMissingError, UsageError
 from assistant.index.snapshot import open_snapshot
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
@@ -291,3 +291,24 @@ def test_an_ingest_cut_short_is_finished_by_the_next_and_app_servers_follow_only
     ingesting.ingest()
     after = app.ask(question).to_json()
     assert "Three workers" in after["answer"] and all("Two workers" not in c["quote"] for c in after["citations"])
+
+
+def test_an_upload_that_would_remove_documents_another_machine_indexed_is_refused_and_removes_nothing(
+    chroma: str, corpus: Path, tmp_path: Path
+) -> None:
+    """An app server's copy of the corpus folder lacks a document the server holds (ingested elsewhere): an
+    upload there would make the server hold only this folder's documents, so it is refused, nothing written."""
+    ingesting = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "ingest", chroma_url=chroma))
+    ingesting.ingest()
+    held = sorted(ingesting.store.doc_hashes())
+    shutil.rmtree(corpus / "news")
+    app = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "app", chroma_url=chroma))
+    note = b"---\ntitle: Note\ndate: 2025-07-10\n---\nDrones were shot down over Odesa.\n"
+    with pytest.raises(UsageError, match=r"news/2025-07-01-un-appeal\.md.*assistant ingest"):
+        app.add_document("note.md", note)
+    assert sorted(app.store.doc_hashes()) == held
+    assert not list(corpus.rglob("note*"))
+    # Where that document was indexed, its file is known to be gone: the upload goes ahead and the sync
+    # removes it, as an ingest would.
+    stored = ingesting.add_document("note.md", note)
+    assert stored.report.removed == ["news/2025-07-01-un-appeal"]

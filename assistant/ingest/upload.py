@@ -13,6 +13,8 @@ import os
 import re
 import tempfile
 import unicodedata
+from collections.abc import Collection
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -28,7 +30,7 @@ from assistant.ingest.load import (
     file_type_names,
     load_file,
 )
-from assistant.ingest.sync import ingest
+from assistant.ingest.sync import ingest, open_catalog
 from assistant.settings import Settings
 from assistant.types import IngestReport
 
@@ -106,13 +108,26 @@ def add_document(
     embeddings: SentenceEmbeddings | None = None,
     store: VectorStore | None = None,
     replace: bool = False,
+    indexed_sources: Collection[str] = (),
 ) -> StoredUpload:
     """Put an uploaded file into the corpus's uploads folder and index it.
 
     The file is checked before anything is written: one that is too large or cannot be read is refused
     with the reason, and the corpus is left as it was. A name already taken gets a number (report-2.txt),
     unless replace is set: then the earlier upload with that name (or that document id) is replaced.
+
+    indexed_sources: the files the index holds documents of, given with a Chroma server. Indexing makes the
+    server hold this machine's documents only, so an upload is refused when that would remove files that
+    another machine indexed and this one neither has nor ever indexed.
     """
+    foreign = files_indexed_elsewhere(settings, indexed_sources)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UsageError(
+            f"'{_shown(filename)}' was not added: this server's corpus folder lacks {len(foreign)} file(s) the "
+            f"index holds ({shown}), and indexing here would remove them from the Chroma server. Upload where "
+            "`assistant ingest` runs, or give this server the same corpus folder."
+        )
     limit = int(settings.max_upload_mb * 1024 * 1024)
     if len(data) > limit:
         raise UsageError(
@@ -154,6 +169,20 @@ def add_document(
         name != safe_name,
         report,
     )
+
+
+def files_indexed_elsewhere(settings: Settings, indexed_sources: Collection[str]) -> list[str]:
+    """The indexed files that this machine's corpus folder lacks and its catalog never held: another machine
+    indexed them (one it did index and that is gone since is a removal an ingest here would make anyway)."""
+    unknown = [source for source in indexed_sources if not (settings.corpus_dir / source).is_file()]
+    if not unknown:
+        return []
+    catalog_file = settings.index_path() / "catalog.sqlite"
+    known: set[str] = set()
+    if catalog_file.exists():
+        with closing(open_catalog(settings)) as catalog:
+            known = set(catalog.file_hashes())
+    return sorted(source for source in unknown if source not in known)
 
 
 def _same_document(folder: Path, name: str) -> list[str]:
