@@ -189,6 +189,11 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
         return 0
     print(_wrap(answer.text))
+    if answer.nearest:
+        print("\nThe closest sentences found (the assistant did not take them for an answer):")
+        for citation in answer.nearest:
+            dated = f"({citation.date}) " if citation.date else ""
+            print(_wrap(f"- {dated}{citation.quote} [{citation.source}]", "  "))
     if answer.citations:
         print("\nSources:")
         for citation in answer.citations:

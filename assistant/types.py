@@ -138,6 +138,8 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     confidence: float = 0.0  # the abstention model's belief that the evidence answers the question
     signals: dict[str, float] = field(default_factory=dict)  # what that belief rests on
+    # After an abstention: the sentences that came closest to answering, for a reader to judge; not an answer.
+    nearest: tuple[Citation, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The object `assistant ask --json` prints."""
@@ -146,6 +148,7 @@ class Answer:
             "answer": self.text,
             "abstained": self.abstained,
             "citations": [citation.to_json() for citation in self.citations],
+            "nearest": [citation.to_json() for citation in self.nearest],
             "timings_ms": {name: round(ms, 1) for name, ms in self.timings_ms.items()},
         }
 

@@ -44,8 +44,8 @@ def test_ingest_prints_a_summary_and_is_incremental(capsys: pytest.CaptureFixtur
 def test_ask_json_has_the_documented_shape(indexed: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["ask", "--corpus", str(BUNDLED_CORPUS), "--json", "What are Russia's preconditions?"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert set(answer) == {"question", "answer", "abstained", "citations", "timings_ms"}
-    assert answer["question"] == "What are Russia's preconditions?"
+    assert set(answer) == {"question", "answer", "abstained", "citations", "nearest", "timings_ms"}
+    assert answer["question"] == "What are Russia's preconditions?" and answer["nearest"] == []
     assert answer["abstained"] is False and "[1]" in answer["answer"]
     assert set(answer["timings_ms"]) == {"retrieve", "answer"}
     citation = answer["citations"][0]
@@ -59,8 +59,15 @@ def test_ask_abstains_in_json_and_text(indexed: None, capsys: pytest.CaptureFixt
     assert cli(["ask", "--corpus", str(BUNDLED_CORPUS), "--json", "What is China's position on the war?"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert (answer["abstained"], answer["answer"], answer["citations"]) == (True, ABSTENTION_REPLY, [])
+    # The sentences that came closest, for the reader to judge: verbatim, with where they are, not an answer.
+    text = (BUNDLED_CORPUS / "news/2025-07-01-un-appeal.md").read_text(encoding="utf-8")
+    assert 1 <= len(answer["nearest"]) <= 3
+    assert all(n["quote"] in text and n["end"] - n["start"] == len(n["quote"]) for n in answer["nearest"])
     assert cli(["ask", "--corpus", str(BUNDLED_CORPUS), "What is China's position on the war?"]) == 0
-    assert capsys.readouterr().out.strip() == ABSTENTION_REPLY
+    first, _, rest = capsys.readouterr().out.partition("\n\n")
+    assert first == ABSTENTION_REPLY
+    assert rest.startswith("The closest sentences found (the assistant did not take them for an answer):")
+    assert answer["nearest"][0]["quote"].split()[0] in rest
 
 
 def test_ask_prints_the_answer_and_its_sources(indexed: None, capsys: pytest.CaptureFixture[str]) -> None:

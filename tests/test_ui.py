@@ -20,6 +20,7 @@ from assistant.serve.page import page_options
 from assistant.serve.render import (
     ABSTENTION_LABEL,
     CONTEXT_CHARS,
+    NEAREST_LABEL,
     answer_html,
     passage_html,
     question_html,
@@ -127,7 +128,10 @@ def test_an_abstention_is_labelled_and_cites_nothing(chat: ChatHandlers) -> None
     assert turns[0].answer.abstained and turns[0].answer.text == ABSTENTION_REPLY
     reply = messages[-1]["content"]
     assert 'class="abstention"' in reply and ABSTENTION_LABEL in reply and "cite" not in reply
-    assert "nothing is cited" in sources and "<mark>" not in sources
+    assert "nothing is cited" in sources and 'class="source-n"' not in sources and 'id="source-' not in sources
+    # The sentences that came closest are shown apart, for the reader to judge, each marked in its passage.
+    assert NEAREST_LABEL in sources and 'class="source-list nearest"' in sources
+    assert sources.count("<mark>") == len(turns[0].answer.nearest) >= 1
 
 
 def test_an_empty_question_or_a_bad_date_is_refused_before_the_chat_changes(chat: ChatHandlers) -> None:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 # The reply when the corpus does not answer; code and tests compare answers with it.
 ABSTENTION_REPLY = "The corpus does not answer this question: none of the passages I found says."
+# After an abstention, an answerer that scores sentences gives this many that came closest (Answer.nearest),
+# so that a reader can judge whether one of them says it in other words.
+NEAREST_SHOWN = 3
 
 
 class Answerer(Protocol):

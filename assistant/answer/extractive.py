@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from assistant.answer.base import ABSTENTION_REPLY, pieces
+from assistant.answer.base import ABSTENTION_REPLY, NEAREST_SHOWN, pieces
 from assistant.answer.models import ABSTENTION_MODEL, SENTENCE_MODEL
 from assistant.answer.sentences import Candidate, candidates, leans_back, names_found
 from assistant.index.embed import SentenceEmbeddings
@@ -52,6 +52,7 @@ class Selection:
     sentences: list[Candidate]
     answerability: float
     signals: dict[str, float]  # what the abstention model saw
+    nearest: list[Candidate] = field(default_factory=list)  # the best-scoring sentences, best first
 
 
 class ExtractiveAnswerer:
@@ -88,6 +89,7 @@ class ExtractiveAnswerer:
         selection = select(query, sentence_vector, passages, snapshot, self.max_sentences)
         abstained = not selection.sentences or selection.answerability < self.abstain_below
         text, citations = (ABSTENTION_REPLY, ()) if abstained else cite(selection.sentences)
+        nearest = cite(selection.nearest)[1] if abstained else ()
         yield from pieces(text)
         yield Answer(
             query.question,
@@ -97,6 +99,7 @@ class ExtractiveAnswerer:
             tuple(passages),
             confidence=selection.answerability,
             signals=selection.signals,
+            nearest=nearest,
         )
 
 
@@ -123,7 +126,7 @@ def select(
         "coverage": best.coverage,
         "names_found": found,
     }
-    return Selection(chosen[:max_sentences], ABSTENTION_MODEL.probability(signals), signals)
+    return Selection(chosen[:max_sentences], ABSTENTION_MODEL.probability(signals), signals, ranked[:NEAREST_SHOWN])
 
 
 def _short_answer(ranked: list[Candidate], scored: list[Candidate], max_sentences: int) -> list[Candidate]:

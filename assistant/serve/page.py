@@ -29,6 +29,9 @@ a.cite:hover, a.cite:focus { text-decoration: underline; }
 .sources-for { font-weight: 600; margin: 0 0 .5rem; overflow-wrap: anywhere; }
 .sources-empty { color: var(--body-text-color-subdued); margin: 0; }
 .source-list { list-style: none; padding: 0; margin: 0; }
+.sources-nearest { color: var(--body-text-color-subdued); margin: .6rem 0 .5rem; font-size: .92em; }
+.source-list.nearest .source { border-style: dashed; }
+.source-list.nearest mark { background: var(--neutral-200); color: inherit; }
 .source { border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg); padding: .55rem .75rem;
   margin: 0 0 .6rem; scroll-margin: .75rem; transition: box-shadow .3s; }
 .source.flash { box-shadow: inset 0 0 0 2px var(--color-accent); border-color: var(--color-accent); }

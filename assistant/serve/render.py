@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 ABSTENTION_LABEL = "Not in the corpus"
 # Characters of the passage shown on each side of the quote: enough to judge it, short enough to scan.
 CONTEXT_CHARS = 240
+NEAREST_LABEL = "The closest sentences found; the assistant did not take them for an answer:"
 NO_SOURCES_YET = "Sources of the latest answer appear here. Click a [n] in an answer to bring its source into view."
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -118,26 +119,35 @@ def _link(url: str | None, label: str) -> str:
 def sources_html(answer: Answer, turn: int) -> str:
     """The sources of one answer: each cited passage with its number, title, date and the quote marked."""
     question = html.escape(answer.question)
+    chunks = {scored.chunk.chunk_id: scored.chunk for scored in answer.retrieved}
     if answer.abstained:
+        nearest = ""
+        if answer.nearest:
+            shown = "".join(_source_html(citation, chunks, turn, numbered=False) for citation in answer.nearest)
+            nearest = f'<p class="sources-nearest">{NEAREST_LABEL}</p><ul class="source-list nearest">{shown}</ul>'
         return (
             f'<section class="turn-sources"><p class="sources-for">For “{question}”</p>'
-            '<p class="sources-empty">No source answers this question, so nothing is cited.</p></section>'
+            f'<p class="sources-empty">No source answers this question, so nothing is cited.</p>{nearest}</section>'
         )
-    chunks = {scored.chunk.chunk_id: scored.chunk for scored in answer.retrieved}
-    items = []
-    for citation in answer.citations:
-        meta = " · ".join(html.escape(part) for part in (citation.date, citation.source) if part)
-        items.append(
-            f'<li class="source" id="{source_id(turn, citation.n)}">'
-            f'<div class="source-head"><span class="source-n">[{citation.n}]</span> '
-            f'<span class="source-title">{_link(citation.url, html.escape(citation.title))}</span></div>'
-            f'<div class="source-meta">{meta}</div>'
-            f'<blockquote class="source-passage">{passage_html(citation, chunks.get(citation.chunk_id))}</blockquote>'
-            "</li>"
-        )
+    items = [_source_html(citation, chunks, turn) for citation in answer.citations]
     return (
         f'<section class="turn-sources"><p class="sources-for">For “{question}”</p>'
         f'<ol class="source-list">{"".join(items)}</ol></section>'
+    )
+
+
+def _source_html(citation: Citation, chunks: dict[str, ChunkInfo], turn: int, numbered: bool = True) -> str:
+    """One source: its [n] (when it is cited), title, date and source, and the passage with the quote marked."""
+    meta = " · ".join(html.escape(part) for part in (citation.date, citation.source) if part)
+    number = f'<span class="source-n">[{citation.n}]</span> ' if numbered else ""
+    anchor = f' id="{source_id(turn, citation.n)}"' if numbered else ""
+    return (
+        f'<li class="source"{anchor}>'
+        f'<div class="source-head">{number}'
+        f'<span class="source-title">{_link(citation.url, html.escape(citation.title))}</span></div>'
+        f'<div class="source-meta">{meta}</div>'
+        f'<blockquote class="source-passage">{passage_html(citation, chunks.get(citation.chunk_id))}</blockquote>'
+        "</li>"
     )
 
 

@@ -153,6 +153,9 @@ class AskResponse(BaseModel):
     answer: str
     abstained: bool
     citations: list[Citation]  # the record itself: its fields are the wire format (url only when known)
+    nearest: list[Citation] = Field(
+        description="After an abstention, the sentences that came closest to answering (not an answer); else empty."
+    )
     timings_ms: dict[str, float]
 
 
