@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 _TITLE_SHARE = 4  # a title takes at most a quarter of a window
+_TOKENIZED_AT_ONCE = 2000  # sentences a tokenizer call takes: bounds its encodings' memory on a huge document
 
 
 class TokenEncoder(Protocol):
@@ -76,7 +77,10 @@ def plan_windows(encoder: TokenEncoder, title: str, sentences: list[str]) -> lis
     prefix, suffix = special_ids(encoder.tokenizer)
     title_ids = encoder.tokenizer.encode(title, add_special_tokens=False).ids[: encoder.max_length // _TITLE_SHARE]
     budget = encoder.max_length - len(prefix) - len(suffix) - len(title_ids)
-    pieces = [e.ids[:budget] for e in encoder.tokenizer.encode_batch(sentences, add_special_tokens=False)]
+    pieces: list[list[int]] = []
+    for start in range(0, len(sentences), _TOKENIZED_AT_ONCE):  # a tokenizer's encodings weigh far more than ids
+        part = encoder.tokenizer.encode_batch(sentences[start : start + _TOKENIZED_AT_ONCE], add_special_tokens=False)
+        pieces.extend(encoding.ids[:budget] for encoding in part)
     windows: list[Window] = []
     first = 0
     while first < len(pieces):
