@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,40 +39,35 @@ def fake_embeddings(monkeypatch: pytest.MonkeyPatch) -> str:
     return FAKE_MODEL
 
 
+def _ingested(corpus: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> Assistant:
+    """The assistant over a corpus, ingested into an index folder of its own."""
+    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path_factory.mktemp(name)))
+    assistant.ingest()
+    return assistant
+
+
 @pytest.fixture(scope="session")
-def bundled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+def bundled(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     """The assistant over the bundled corpus, ingested once for the session."""
-    settings = Settings(corpus_dir=BUNDLED_CORPUS, index_dir=tmp_path_factory.mktemp("bundled-index"))
-    assistant = Assistant(settings)
-    assistant.ingest()
-    yield assistant
+    return _ingested(BUNDLED_CORPUS, tmp_path_factory, "bundled-index")
 
 
 @pytest.fixture(scope="session")
-def alias_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+def alias_corpus(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     """The assistant over tests/data/aliases: one Kremlin story among unrelated ones."""
-    settings = Settings(corpus_dir=DATA / "aliases", index_dir=tmp_path_factory.mktemp("alias-index"))
-    assistant = Assistant(settings)
-    assistant.ingest()
-    yield assistant
+    return _ingested(DATA / "aliases", tmp_path_factory, "alias-index")
 
 
 @pytest.fixture(scope="session")
-def dated_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+def dated_corpus(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     """The assistant over tests/data/dated: documents with dates and tags, and one without."""
-    settings = Settings(corpus_dir=DATA / "dated", index_dir=tmp_path_factory.mktemp("dated-index"))
-    assistant = Assistant(settings)
-    assistant.ingest()
-    yield assistant
+    return _ingested(DATA / "dated", tmp_path_factory, "dated-index")
 
 
 @pytest.fixture(scope="session")
-def timeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+def timeline(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     """The assistant over tests/data/timeline: dated news from 2022 to 2026 and an undated note."""
-    settings = Settings(corpus_dir=TIMELINE, index_dir=tmp_path_factory.mktemp("timeline-index"))
-    assistant = Assistant(settings)
-    assistant.ingest()
-    yield assistant
+    return _ingested(TIMELINE, tmp_path_factory, "timeline-index")
 
 
 @pytest.fixture
