@@ -64,6 +64,16 @@ def test_this_week_is_read_from_the_as_of_date_across_a_year_end(
     assert count in answer.text and not_count not in answer.text
 
 
+def test_a_question_about_a_time_is_not_answered_from_a_story_long_before_it(timeline: Assistant) -> None:
+    # On 2025-09-01 the latest barrage in the corpus is eight months old: it is not "this week"'s.
+    answer = timeline.ask(STRIKES, as_of="2025-09-01")
+    assert answer.abstained and not answer.citations
+    assert answer.nearest and "(2024-12-30)" not in answer.text
+    assert any("70" in quote.quote and quote.date == "2024-12-30" for quote in answer.nearest)
+    # Within half a year of the week the question names, the same story still answers.
+    assert "70" in timeline.ask(STRIKES, as_of="2025-03-01").text
+
+
 def test_a_time_the_question_names_never_brings_in_what_the_filters_leave_out(timeline: Assistant) -> None:
     filters = make_filters(date_to="2024-06-01")
     passages = timeline.retrieve(STRIKES, k=10, filters=filters, as_of="2025-01-02")

@@ -11,6 +11,7 @@ by construction.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,11 @@ CARRY_ON_MARGIN = 2.1
 WORD_BUDGET = 80
 # Two sentences that share this much of their words say the same thing; the answer keeps one.
 REDUNDANT_OVERLAP = 0.6
+# A question about a time it names ("this week", "last year", "since 2023") is not answered from a story dated
+# more than this long before that time: the storm that "pummelled Britain this week" is not the one of a 2014
+# article. On the fitting halves, every answer quoted from a story more than 218 days older than the time
+# named was wrong, and the right ones were at most 132 days older; half a year lies between.
+OLDER_THAN_ASKED = dt.timedelta(days=183)
 # "How has X changed?", "timeline of ...": answered with dated quotes from several documents, oldest first.
 _CHANGE = re.compile(
     r"\b(chang\w*|evolv\w*|shift\w*|timeline|over time|over the (years|months)|develop\w* since)\b", re.I
@@ -126,7 +132,17 @@ def select(
         "coverage": best.coverage,
         "names_found": found,
     }
+    if _long_before(best, query):
+        chosen = []  # the closest sentences are still shown, with their dates, as the nearest
     return Selection(chosen[:max_sentences], ABSTENTION_MODEL.probability(signals), signals, ranked[:NEAREST_SHOWN])
+
+
+def _long_before(best: Candidate, query: Query) -> bool:
+    """Whether the best sentence's story is dated more than OLDER_THAN_ASKED before the time the question names."""
+    day = best.passage.chunk.date
+    if query.frame is None or day is None:
+        return False
+    return dt.date.fromisoformat(day) < query.frame.start - OLDER_THAN_ASKED
 
 
 def _short_answer(ranked: list[Candidate], scored: list[Candidate], max_sentences: int) -> list[Candidate]:
