@@ -30,6 +30,8 @@ D = dt.date
         # asked on Thursday 2 January 2025, "Tuesday" is New Year's Eve.
         ("What did Zelensky say on Tuesday?", D(2025, 1, 2), D(2024, 12, 30), D(2025, 1, 2)),
         ("Who won Thursday's vote?", D(2025, 1, 2), D(2025, 1, 1), D(2025, 1, 2)),
+        # A year naming an event is that year.
+        ("Who was named Time's 2022 Person of the Year?", D(2023, 9, 15), D(2022, 1, 1), D(2022, 12, 31)),
     ],
 )
 def test_phrases_are_read_relative_to_the_as_of_date(
@@ -45,7 +47,10 @@ def test_a_time_frame_never_reaches_past_the_as_of_date() -> None:
     assert frame is not None and frame.end == D(2025, 3, 1)
 
 
-@pytest.mark.parametrize("question", ["What are Russia's preconditions?", "Who will win the 2028 election?"])
+@pytest.mark.parametrize(
+    "question",
+    ["What are Russia's preconditions?", "Who will win the 2028 election?", "Who led between 2022 and 2024?"],
+)
 def test_no_frame_when_the_question_names_no_past_time(question: str) -> None:
     assert timeframe(question, D(2025, 3, 1)) is None
 

@@ -1,7 +1,7 @@
 """Time in a question: the moment it is asked from (`as_of`) and the stretch of time it speaks of.
 
-"this week", "last month", "yesterday", "on Tuesday", "in 2023", "since February 2022" and "last year"
-are read relative to `as_of`, the date a question is asked from (today unless the caller says otherwise).
+"this week", "last month", "yesterday", "on Tuesday", "in 2023", "the 2022 election", "since February 2022"
+and "last year" are read relative to `as_of`, the date a question is asked from (today unless the caller says otherwise).
 """
 
 from __future__ import annotations
@@ -175,4 +175,6 @@ _RULES: list[tuple[str, _Rule]] = [
     (r"\b(this|earlier this) year\b", lambda m, as_of: (dt.date(as_of.year, 1, 1), as_of)),
     (r"\b(in|during) (?:the )?" + _YEAR + r"\b", _year),
     (r"\b(" + "|".join(_WEEKDAYS) + r")\b", _weekday),
+    # A year naming an event ("Time's 2022 Person of the Year", "the 2024 election"), not a span ("2022 to 2024").
+    (r"\b" + _YEAR + r"(?= (?!and\b|to\b|or\b|through\b|-)[a-z])", _year),
 ]
