@@ -1,7 +1,8 @@
 """Time in a question: the moment it is asked from (`as_of`) and the stretch of time it speaks of.
 
 "this week", "last month", "yesterday", "on Tuesday", "in 2023", "the 2022 election", "since February 2022"
-and "last year" are read relative to `as_of`, the date a question is asked from (today unless the caller says otherwise).
+and "last year" are read relative to `as_of`, the date a question is asked from (today unless the caller says
+otherwise).
 """
 
 from __future__ import annotations
