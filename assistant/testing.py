@@ -81,7 +81,7 @@ class FakeEmbeddings(SentenceEmbeddings):
 
 # A passage of the user message (prompts.PASSAGE_TEMPLATE): its fence, Title and Date lines, a blank line, its text.
 _PASSAGE = re.compile(r'<passage n="(\d+)">\nTitle: [^\n]*\n(?:Date: [^\n]*\n)?\n(.*?)\n</passage>', re.S)
-_QUESTION = re.compile(r"\n\nQuestion: (.*)\Z", re.S)
+_QUESTION = re.compile(r"\nQuestion: (.*)\Z", re.S)
 
 
 def scripted_chat_model(replies: list[str]) -> BaseChatModel:

@@ -265,6 +265,16 @@ def test_the_prompt_numbers_the_passages_and_carries_the_earlier_turn(bundled: A
     assert "What are Russia's preconditions?" in text and text.endswith("Question: And what does Ukraine want?")
 
 
+def test_the_prompt_says_when_the_question_is_asked_and_what_time_it_names(bundled: Assistant) -> None:
+    query = make_query("How many drones hit Kyiv this week?", as_of="2025-01-02")
+    system, user = build_messages(query, bundled.retrieve(query.question))
+    assert '"this week"' in str(system.content)
+    text = str(user.content)
+    assert text.endswith('Asked on: 2025-01-02 ("this week" is 2024-12-26 to 2025-01-02)\nQuestion: ' + query.question)
+    plain = str(build_messages(make_query(TALKS, as_of="2025-07-02"), [])[1].content)
+    assert plain.endswith(f"Asked on: 2025-07-02\nQuestion: {TALKS}")
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
