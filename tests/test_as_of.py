@@ -23,6 +23,7 @@ from assistant.cli import cli
 from assistant.errors import UsageError
 from assistant.pipeline import Assistant
 from assistant.serve.ui import ChatHandlers
+from assistant.settings import Settings
 from assistant.types import make_filters
 
 from .conftest import TIMELINE
@@ -84,6 +85,28 @@ def test_a_question_about_change_is_answered_with_dated_quotes_in_time_order(tim
     answer = timeline.ask("How have the Kremlin's conditions changed?", as_of="2026-03-01")
     assert "neutral" in answer.text and "four regions" in answer.text
     assert answer.text.index("(2022-03-29)") < answer.text.index("(2025-06-03)")
+
+
+STANCES = {
+    "2024-03-01": "The Kremlin's conditions for talks are that Ukraine stay neutral and outside NATO.",
+    "2025-04-01": "The Kremlin's conditions for talks now include that Ukraine give up four regions.",
+    "2025-11-01": "The Kremlin's conditions for talks now also include an end to Western arms deliveries.",
+}
+
+
+def test_a_question_about_change_quotes_every_stance_however_small_the_corpus(tmp_path: Path) -> None:
+    # Three one-sentence stories: the newest ranks first as a passage, but a question about change wants the
+    # old stances as much as the new one.
+    corpus = tmp_path / "stances"
+    corpus.mkdir()
+    for day, stance in STANCES.items():
+        (corpus / f"{day}.md").write_text(f"---\ntitle: Kremlin conditions\ndate: {day}\n---\n{stance}\n", "utf-8")
+    assistant = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "index"))
+    assistant.ingest()
+    answer = assistant.ask("How have the Kremlin's conditions changed?", as_of="2026-03-01")
+    assert [c.date for c in answer.citations] == list(STANCES)
+    since = assistant.ask("How have the Kremlin's conditions changed since 2025?", as_of="2026-03-01")
+    assert [c.date for c in since.citations] == ["2025-04-01", "2025-11-01"]
 
 
 @pytest.mark.parametrize("as_of", ["2025-W27-1", "20250601", "2025-02-30", "soon"])

@@ -202,8 +202,9 @@ def _adds_what_is_missing(best: Candidate, other: Candidate) -> bool:
 
 def _over_time(ranked: list[Candidate], max_sentences: int) -> list[Candidate]:
     """The best sentence of each of the best-matching dated documents, oldest first. A question about change
-    wants the old stance as much as the new one, so here recency does not count, and a quote may trail the
-    best by twice the usual margin (as a sentence that carries on the best one may)."""
+    wants the old stance as much as the new one, so here recency does not count (nor the passage's retrieval
+    score, which holds recency too), and a quote may trail the best by twice the usual margin (as a sentence
+    that carries on the best one may)."""
     timeless = sorted(((_timeless(c), c) for c in ranked), key=lambda pair: -pair[0])
     chosen: list[Candidate] = []
     for score, candidate in timeless:
@@ -218,8 +219,9 @@ def _over_time(ranked: list[Candidate], max_sentences: int) -> list[Candidate]:
 
 
 def _timeless(candidate: Candidate) -> float:
-    """The sentence's score without what its recency adds."""
-    return candidate.score - SENTENCE_MODEL.score({"recency": candidate.signals["recency"]}, only=("recency",))
+    """The sentence's score without what its recency and its passage's retrieval score (recency is part of
+    it, and on a small corpus scaling makes the newest passage far ahead) add."""
+    return candidate.score - SENTENCE_MODEL.score(candidate.signals, only=("recency", "passage"))
 
 
 def _same_day(a: Candidate, b: Candidate) -> bool:
