@@ -312,3 +312,37 @@ def test_an_upload_that_would_remove_documents_another_machine_indexed_is_refuse
     # removes it, as an ingest would.
     stored = ingesting.add_document("note.md", note)
     assert stored.report.removed == ["news/2025-07-01-un-appeal"]
+
+
+def test_a_new_index_folder_takes_what_the_server_holds_and_embeds_only_the_rest(
+    chroma: str, corpus: Path, tmp_path: Path
+) -> None:
+    """An app server that shares the corpus folder but starts with an empty index folder: its first upload
+    embeds the uploaded document only; the others' vectors come from the server, which another machine filled."""
+    ingesting = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "ingest", chroma_url=chroma))
+    first = ingesting.ingest()
+    held = dict(ingesting.store.doc_hashes())
+    app = Assistant(Settings(corpus_dir=corpus, index_dir=tmp_path / "app", chroma_url=chroma))
+    embedded: list[str] = []
+    for assistant in (app, ingesting):
+        encode = assistant.embeddings.encode
+
+        def counting(texts: list[str], encode: Any = encode) -> np.ndarray:
+            embedded.extend(texts)
+            return encode(texts)
+
+        assistant.embeddings.encode = counting  # type: ignore[method-assign]
+    note = b"---\ntitle: Strike on Kharkiv\ndate: 2025-07-10\n---\nA glide bomb hit a tram depot in Kharkiv.\n"
+    report = app.add_document("kharkiv.md", note).report
+    assert embedded and all("Kharkiv" in text for text in embedded), "only the uploaded document is embedded"
+    assert (report.added, report.updated, report.removed) == (["uploads/kharkiv"], [], [])
+    assert report.unchanged == first.documents_total and report.chunks_added == 1
+    assert {chunk_id: h for chunk_id, h in app.store.doc_hashes().items() if chunk_id in held} == held
+    assert all(_ranked(app, query, filters) == _ranked(ingesting, query, filters) for query, filters in QUERIES)
+    answers = [{**assistant.ask(QUESTION).to_json(), "timings_ms": None} for assistant in (app, ingesting)]
+    assert answers[0] == answers[1] and not answers[0]["abstained"]
+    # The machine that ran the first ingest finds the uploaded file in the shared folder and takes it too.
+    embedded.clear()
+    again = ingesting.ingest()
+    assert embedded == [] and again.unchanged == first.documents_total + 1 and again.added == []
+    assert _ranked(ingesting, "tram depot glide bomb")[0][0].startswith("uploads/kharkiv#")

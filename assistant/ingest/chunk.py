@@ -113,6 +113,12 @@ def chunk_document(
     return chunks
 
 
+def sentences_and_chunks(document: Document, chunk_size: int, chunk_overlap: int) -> tuple[list[Span], list[Chunk]]:
+    """A document's sentence spans and its chunks, as ingest indexes them."""
+    spans = split_sentences(document.text, max_chars=chunk_size)
+    return spans, chunk_document(document, chunk_size, chunk_overlap, spans)
+
+
 def _chunk(document: Document, ordinal: int, sentences: list[Span]) -> Chunk:
     start, end = sentences[0].start, sentences[-1].end
     text = document.text[start:end]

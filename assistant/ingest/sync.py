@@ -28,8 +28,9 @@ from assistant.index.embed import SentenceEmbeddings, embeddings_for
 from assistant.index.snapshot import Snapshot, current_version, index_version, open_snapshot, passage_text
 from assistant.index.snapshot_build import CatalogSource, build_snapshot
 from assistant.index.windows import TokenEncoder, WindowStates, encode_windows, plan_windows, pool
-from assistant.ingest.chunk import chunk_document, split_sentences
+from assistant.ingest.chunk import sentences_and_chunks
 from assistant.ingest.load import CorpusFile, file_type_names, load_file, scan_corpus
+from assistant.ingest.reuse import server_copies
 from assistant.settings import Settings
 from assistant.types import Chunk, ChunkInfo, Document, IngestReport, LoadFailure, Span
 
@@ -85,6 +86,8 @@ def ingest(
                 report.chunks_removed += catalog.delete_document(doc_id)
             if report.removed:
                 catalog.bump_generation()
+        if store.is_server and planned:
+            planned = _take_server_copies(catalog, store, planned, settings, report)
         encoder = embeddings.token_encoder() if planned else None  # exports the model once, when it can be
         advance = _Advance(progress, sum(len(item.document.text) for item in planned))
         for first in range(0, len(planned), _DOCUMENTS_PER_PASS):
@@ -107,6 +110,25 @@ def ingest(
         catalog.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _take_server_copies(
+    catalog: Catalog, store: VectorStore, planned: list[_Planned], settings: Settings, report: IngestReport
+) -> list[_Planned]:
+    """Write the planned documents that the Chroma server already holds, with its vectors (another machine
+    embedded them: reuse.py); returns the others, to embed. The index does not change for those taken."""
+    copies = server_copies(store, [(item.document, item.doc_hash) for item in planned], settings)
+    if not copies:
+        return planned
+    with catalog.transaction():
+        for copy in copies:
+            catalog.put_document(
+                copy.document, copy.doc_hash, copy.chunks, copy.chunk_vectors, copy.sentences, copy.sentence_vectors
+            )
+        catalog.bump_generation()
+    report.unchanged += len(copies)
+    taken = {copy.document.doc_id for copy in copies}
+    return [item for item in planned if item.document.doc_id not in taken]
 
 
 def _failed_sources(report: IngestReport) -> set[str]:
@@ -187,11 +209,9 @@ def _index_documents(
     advance: _Advance,
 ) -> int:
     """Chunk and embed a group of documents and write them in one transaction; returns chunks added."""
-    sentences = [split_sentences(item.document.text, max_chars=settings.chunk_size) for item in items]
-    chunked = [
-        chunk_document(item.document, settings.chunk_size, settings.chunk_overlap, spans)
-        for item, spans in zip(items, sentences, strict=True)
-    ]
+    split = [sentences_and_chunks(item.document, settings.chunk_size, settings.chunk_overlap) for item in items]
+    sentences = [spans for spans, _ in split]
+    chunked = [chunks for _, chunks in split]
     windows: list[str] = []
     if encoder is None:
         vectors = _encode_texts(items, chunked, sentences, embeddings)
