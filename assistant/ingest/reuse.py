@@ -71,9 +71,9 @@ def _batch(store: VectorStore, documents: Sequence[tuple[Document, str]], settin
     for document, doc_hash, chunks, spans in chunked:
         by_span = sentences.get((document.doc_id, doc_hash), {})
         # Chunk ids hold a digest of their text: the same ids mean the same chunks (same chunk settings).
-        if not chunks or any(c.chunk_id not in vectors for c in chunks) or len(by_span) != len(spans):
+        if not chunks or any(c.chunk_id not in vectors for c in chunks):
             continue
-        if any((span.start, span.end) not in by_span for span in spans):
+        if len(by_span) != len(spans) or any((span.start, span.end) not in by_span for span in spans):
             continue
         copies.append(
             ServerCopy(
@@ -82,9 +82,7 @@ def _batch(store: VectorStore, documents: Sequence[tuple[Document, str]], settin
                 chunks,
                 np.stack([vectors[c.chunk_id] for c in chunks]),
                 spans,
-                np.stack([by_span[(span.start, span.end)] for span in spans])
-                if spans
-                else np.zeros((0, 0), np.float32),
+                np.stack([by_span[(span.start, span.end)] for span in spans]),
             )
         )
     return copies
