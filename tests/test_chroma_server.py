@@ -107,7 +107,16 @@ def test_incremental_re_ingest_through_the_server(chroma: str, corpus: Path, tmp
     embedded.ingest()
     first = server.ingest()
     change_dated_corpus(corpus)
+    sent: list[str] = []
+    put_sentences = server.store.put_sentences
+
+    def counting(documents: list[tuple[str, str, Any, Any]]) -> None:
+        sent.extend(doc_id for doc_id, *_ in documents)
+        put_sentences(documents)
+
+    server.store.put_sentences = counting  # type: ignore[method-assign]
     local, remote = embedded.ingest(), server.ingest()
+    assert sorted(sent) == ["2025-06-20-drone-attack", "2025-07-05-kyiv"], "only the changed documents' sentences"
     assert (remote.added, remote.updated, remote.removed) == (
         ["2025-07-05-kyiv"],
         ["2025-06-20-drone-attack"],

@@ -345,11 +345,20 @@ def _snapshot(source: CatalogSource, root: Path, version: str) -> Snapshot:
 
 
 def _send_sentences(store: VectorStore, snapshot: Snapshot, changed: set[str]) -> None:
-    """Bring the server's sentence vectors in step with the snapshot for the changed documents (all when the
-    counts disagree: a new server, or some went missing)."""
+    """Bring the server's sentence vectors in step with the snapshot: those of the changed documents, then, when
+    the server's count still disagrees (a new server, or some went missing), those of every document."""
+    _put_sentences(store, snapshot, changed)
     if store.count_sentences() != len(snapshot.sentence_spans):
-        changed = set(snapshot.doc_index) | {str(m.get("doc_id")) for _, m, _ in store.records(sentences=True)}
-    ordered = sorted(changed)
+        _put_sentences(
+            store,
+            snapshot,
+            set(snapshot.doc_index) | {str(m.get("doc_id")) for _, m, _ in store.records(sentences=True)},
+        )
+
+
+def _put_sentences(store: VectorStore, snapshot: Snapshot, doc_ids: set[str]) -> None:
+    """Replace the server's sentence vectors of these documents with the snapshot's (none for a document it lacks)."""
+    ordered = sorted(doc_ids)
     for first in range(0, len(ordered), 100):
         batch = ordered[first : first + 100]
         store.delete_sentences(batch)
