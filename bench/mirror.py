@@ -9,7 +9,9 @@ then, in scratch copies of the corpus (links to its files) and of the catalog (s
 2. an app server with an empty index folder answers a first question: it copies the index from the server
    (timed apart from making its own ONNX export of the query encoder, which loads torch once);
 3. a document is added (a copy of one under a new name) and ingested through the ingesting folder; the
-   app server's next question brings its copy up to date first.
+   app server's next question brings its copy up to date first;
+4. a second app server with an empty index folder takes an upload (its first ingest: the other documents'
+   vectors come from the server).
 Prints the time of each step.
 """
 
@@ -114,6 +116,11 @@ def _run(args: argparse.Namespace, scratch: Path, url: str, bin_dir: Path) -> di
     report["ingest_one_more_s"] = _timed(ingest)
     report["next_question_s"] = _timed(lambda: app.ask(QUESTION))
     report["warm_question_after_s"] = _timed(lambda: app.ask(QUESTION))
+    # A second app server on an empty index folder, sharing the corpus folder, takes its first upload: it
+    # takes the vectors of the documents the server holds and embeds only the upload.
+    uploader = Assistant(Settings(corpus_dir=corpus, index_dir=scratch / "uploader", chroma_url=url))
+    note = b"---\ntitle: A note\ndate: 2023-09-01\n---\nA short note uploaded through an app server.\n"
+    report["first_upload_through_a_new_app_server_s"] = _timed(lambda: uploader.add_document("bench-note.md", note))
     return report
 
 

@@ -124,6 +124,8 @@ def select(
     best = ranked[0]
     if _CHANGE.search(query.question):
         chosen = _over_time(ranked, max_sentences)
+    elif _long_before(best, query):
+        chosen = []  # the closest sentences are still shown, with their dates, as the nearest
     else:
         chosen = _short_answer(ranked, scored, max_sentences)
     signals = {
@@ -132,8 +134,6 @@ def select(
         "coverage": best.coverage,
         "names_found": found,
     }
-    if _long_before(best, query):
-        chosen = []  # the closest sentences are still shown, with their dates, as the nearest
     return Selection(chosen[:max_sentences], ABSTENTION_MODEL.probability(signals), signals, ranked[:NEAREST_SHOWN])
 
 
