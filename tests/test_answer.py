@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.answer.base import ABSTENTION_REPLY
+from assistant.answer.extractive import asks_about_change
 from assistant.index.snapshot import Snapshot
 from assistant.ingest.load import load_corpus
 from assistant.pipeline import Assistant
@@ -160,3 +161,17 @@ def test_every_quote_is_the_document_text_at_its_offsets(
             chunk.start <= start < end <= chunk.end
             and chunk.text[start - chunk.start : end - chunk.start] == citation.quote
         )
+
+
+@pytest.mark.parametrize(
+    ("question", "about_change"),
+    [
+        ("How have the Kremlin's conditions changed?", True),
+        ("Give a timeline of the talks.", True),
+        ("How has Ukraine's position shifted over time?", True),
+        ("Which musician gave life-changing bonuses to her truck drivers?", False),
+        ("Where were the peace talks held?", False),
+    ],
+)
+def test_questions_about_change_are_told_from_others(question: str, about_change: bool) -> None:
+    assert asks_about_change(question) is about_change
