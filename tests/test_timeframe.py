@@ -49,7 +49,13 @@ def test_a_time_frame_never_reaches_past_the_as_of_date() -> None:
 
 @pytest.mark.parametrize(
     "question",
-    ["What are Russia's preconditions?", "Who will win the 2028 election?", "Who led between 2022 and 2024?"],
+    [
+        "What are Russia's preconditions?",
+        "Who will win the 2028 election?",
+        "Who led between 2022 and 2024?",
+        "What did the Good Friday Agreement settle?",
+        "What happened on Bloody Sunday?",
+    ],
 )
 def test_no_frame_when_the_question_names_no_past_time(question: str) -> None:
     assert timeframe(question, D(2025, 3, 1)) is None

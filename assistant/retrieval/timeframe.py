@@ -150,9 +150,17 @@ def _weekend(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date]:
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def _weekday(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date]:
+# Days named after a weekday that are not a day of the week the question is asked in ("Bloody Sunday").
+_NAMED_DAYS = re.compile(
+    r"\b(bloody|good|black|super|ash|cyber|palm|easter|holy|maundy|shrove|giving|whit) $"
+)
+
+
+def _weekday(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date] | None:
     # "on Tuesday", "Tuesday's match": the latest such day on or before as_of, and the news of the days since;
     # a day earlier too, as a story may be dated in another time zone.
+    if _NAMED_DAYS.search(match.string[: match.start()]):
+        return None  # "the Good Friday Agreement", "Super Tuesday"
     back = (as_of.weekday() - _WEEKDAYS.index(match.group(1))) % 7
     return as_of - dt.timedelta(days=back + 1), as_of
 
