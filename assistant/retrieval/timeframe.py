@@ -151,9 +151,7 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 
 
 # Days named after a weekday that are not a day of the week the question is asked in ("Bloody Sunday").
-_NAMED_DAYS = re.compile(
-    r"\b(bloody|good|black|super|ash|cyber|palm|easter|holy|maundy|shrove|giving|whit) $"
-)
+_NAMED_DAYS = re.compile(r"\b(bloody|good|black|super|ash|cyber|palm|easter|holy|maundy|shrove|giving|whit) $")
 
 
 def _weekday(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date] | None:
