@@ -43,6 +43,11 @@ def cli(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Whatever read the output has stopped (`assistant ask ... | head -3`): stop quietly, as other
+        # command-line tools do, and keep Python from failing again on flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
     except Exception as exc:  # the user gets one line; ASSISTANT_DEBUG=1 shows where it came from
         if os.environ.get("ASSISTANT_DEBUG"):
             raise

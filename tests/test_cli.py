@@ -154,3 +154,13 @@ def test_a_damaged_catalog_is_one_line_that_says_how_to_rebuild(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"the local index in {isolated_index} is damaged" in err
     assert "delete that folder and run `assistant ingest` again" in err
+
+
+def test_output_into_a_pipe_that_closes_stops_quietly() -> None:
+    """`assistant settings | head -1`: the reader goes away; no error line, no traceback."""
+    command = [str(Path(sys.executable).with_name("assistant")), "settings"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before anything is written: every write finds the pipe closed
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141 and stderr == ""
