@@ -194,6 +194,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
         return 0
     print(_wrap(answer.text))
+    if answer.time_frame is not None:
+        print(f"\n({answer.time_frame.described()}.)")
     if answer.nearest:
         print("\nThe closest sentences found (the assistant did not take them for an answer):")
         for citation in answer.nearest:

@@ -209,7 +209,7 @@ class Assistant:
             if event is None:
                 raise RuntimeError(f"The answerer {answerer.name} ended without an Answer.")
             if isinstance(event, Answer):
-                yield replace(event, timings_ms={"retrieve": retrieve_ms, "answer": answer_ms})
+                yield replace(event, timings_ms={"retrieve": retrieve_ms, "answer": answer_ms}, time_frame=query.frame)
                 return
             yield event
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assistant.errors import UsageError
+from assistant.retrieval.timeframe import TimeFrame
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class Answer:
     signals: dict[str, float] = field(default_factory=dict)  # what that belief rests on
     # After an abstention: the sentences that came closest to answering, for a reader to judge; not an answer.
     nearest: tuple[Citation, ...] = ()
+    time_frame: TimeFrame | None = None  # the time the question names ("this week"), as the dates it was read as
 
     def to_json(self) -> dict[str, Any]:
         """The object `assistant ask --json` prints."""
@@ -149,6 +151,7 @@ class Answer:
             "abstained": self.abstained,
             "citations": [citation.to_json() for citation in self.citations],
             "nearest": [citation.to_json() for citation in self.nearest],
+            "time_frame": None if self.time_frame is None else self.time_frame.to_json(),
             "timings_ms": {name: round(ms, 1) for name, ms in self.timings_ms.items()},
         }
 

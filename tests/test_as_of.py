@@ -136,6 +136,12 @@ def test_the_cli_takes_as_of(
     assert "Geneva" not in " ".join(r["text"] for r in json.loads(capsys.readouterr().out))
     assert cli(["retrieve", *common, "--as-of", "2026/03/01", "--json", "--k", "3", VENUE]) == 0
     assert "Geneva" in " ".join(r["text"] for r in json.loads(capsys.readouterr().out))
+    # How the question's time was read: in the JSON, and a line under the answer.
+    assert cli(["ask", *common, "--as-of", "2025-01-02", "--json", STRIKES]) == 0
+    frame = {"phrase": "this week", "start": "2024-12-26", "end": "2025-01-02"}
+    assert json.loads(capsys.readouterr().out)["time_frame"] == frame
+    assert cli(["ask", *common, "--as-of", "2025-01-02", STRIKES]) == 0
+    assert '\n("this week" was read as 2024-12-26 to 2025-01-02.)\n' in capsys.readouterr().out
     assert cli(["ask", *common, "--as-of", "2025-W27-1", VENUE]) == 1
     err = capsys.readouterr().err
     assert "YYYY-MM-DD" in err and "Traceback" not in err
@@ -156,6 +162,9 @@ def test_rest_takes_as_of(timeline: Assistant, tmp_path: Path) -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
             early = client.post("/v1/ask", json={"question": VENUE, "as_of": "2022-04-01"})
             assert early.status_code == 200 and "Istanbul" in early.json()["answer"]
+            assert early.json()["time_frame"] is None
+            week = client.post("/v1/ask", json={"question": STRIKES, "as_of": "2025-01-02"})
+            assert week.json()["time_frame"] == {"phrase": "this week", "start": "2024-12-26", "end": "2025-01-02"}
             before = client.post("/v1/retrieve", json={"query": VENUE, "k": 3, "as_of": "2025-07-01"})
             assert before.status_code == 200 and "Geneva" not in str(before.json()["results"])
             late = client.post("/v1/retrieve", json={"query": VENUE, "k": 3, "as_of": "2026-03-01"})
@@ -183,6 +192,8 @@ async def test_mcp_takes_as_of(timeline: Assistant, tmp_path: Path) -> None:
             await session.initialize()
             early = await call(session, "ask", {"question": VENUE, "as_of": "2022-04-01"})
             assert "Istanbul" in early["answer"]
+            week = await call(session, "ask", {"question": STRIKES, "as_of": "2025-01-02"})
+            assert week["time_frame"] == {"phrase": "this week", "start": "2024-12-26", "end": "2025-01-02"}
             before = await call(session, "retrieve", {"query": VENUE, "k": 3, "as_of": "2025-07-01"})
             assert "Geneva" not in str(before["results"])
             late = await call(session, "retrieve", {"query": VENUE, "k": 3, "as_of": "2026-03-01"})

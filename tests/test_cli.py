@@ -44,8 +44,9 @@ def test_ingest_prints_a_summary_and_is_incremental(capsys: pytest.CaptureFixtur
 def test_ask_json_has_the_documented_shape(indexed: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["ask", "--corpus", str(BUNDLED_CORPUS), "--json", "What are Russia's preconditions?"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert set(answer) == {"question", "answer", "abstained", "citations", "nearest", "timings_ms"}
+    assert set(answer) == {"question", "answer", "abstained", "citations", "nearest", "time_frame", "timings_ms"}
     assert answer["question"] == "What are Russia's preconditions?" and answer["nearest"] == []
+    assert answer["time_frame"] is None  # the question names no time
     assert answer["abstained"] is False and "[1]" in answer["answer"]
     assert set(answer["timings_ms"]) == {"retrieve", "answer"}
     citation = answer["citations"][0]

@@ -3,6 +3,7 @@ remember the conversation, cite, abstain, take uploads and feedback, and turn er
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -16,6 +17,7 @@ from assistant.answer.base import ABSTENTION_REPLY
 from assistant.errors import UsageError
 from assistant.limits import MAX_HISTORY_TURNS
 from assistant.pipeline import Assistant
+from assistant.retrieval.timeframe import TimeFrame
 from assistant.serve.page import page_options
 from assistant.serve.render import (
     ABSTENTION_LABEL,
@@ -291,6 +293,17 @@ def test_the_quote_is_marked_by_its_document_offsets() -> None:
     long = "word " * 200 + "The quoted one." + " word" * 200
     clipped = passage_html(Citation(1, "d", "T", "d.txt", None, "d#0", "The quoted one.", 1000, 1015), _chunk(long, 0))
     assert clipped.startswith("…") and clipped.endswith("…") and len(clipped) < 2 * CONTEXT_CHARS + 60
+
+
+def test_the_sources_say_how_the_time_in_the_question_was_read() -> None:
+    chunk = _chunk("Said so.", 0)
+    citation = Citation(1, "d", "T", "d.txt", "2025-07-01", "d#0", "Said so.", 0, 8)
+    week = TimeFrame(dt.date(2025, 6, 24), dt.date(2025, 7, 1), "this <week>")
+    answered = Answer("q", "Said so. [1]", (citation,), False, (ScoredChunk(chunk, 1.0, 1),), time_frame=week)
+    line = '<p class="sources-time">&quot;this &lt;week&gt;&quot; was read as 2025-06-24 to 2025-07-01.</p>'
+    assert line in sources_html(answered, 0)
+    assert line in sources_html(Answer("q", ABSTENTION_REPLY, (), True, time_frame=week), 0)
+    assert "sources-time" not in sources_html(Answer("q", "Said so. [1]", (citation,), False), 0)
 
 
 def test_a_source_links_only_to_web_addresses() -> None:

@@ -55,6 +55,14 @@ class TimeFrame:
     def contains(self, day: dt.date) -> bool:
         return self.start <= day <= self.end
 
+    def to_json(self) -> dict[str, str]:
+        """{"phrase": "this week", "start": "2025-06-24", "end": "2025-07-01"}"""
+        return {"phrase": self.phrase, "start": self.start.isoformat(), "end": self.end.isoformat()}
+
+    def described(self) -> str:
+        """How the question's words were read, for a reader: '"this week" was read as 2025-06-24 to 2025-07-01'."""
+        return f'"{self.phrase}" was read as {self.start.isoformat()} to {self.end.isoformat()}'
+
 
 def parse_date(value: str | dt.date | None, what: str = "as-of date") -> dt.date | None:
     """A date from YYYY-MM-DD or YYYY/MM/DD (a date passes through); UsageError for anything else."""

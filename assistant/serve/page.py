@@ -29,6 +29,7 @@ a.cite:hover, a.cite:focus { text-decoration: underline; }
 .sources-for { font-weight: 600; margin: 0 0 .5rem; overflow-wrap: anywhere; }
 .sources-empty { color: var(--body-text-color-subdued); margin: 0; }
 .source-list { list-style: none; padding: 0; margin: 0; }
+.sources-time { color: var(--body-text-color-subdued); margin: -.2rem 0 .5rem; font-size: .92em; }
 .sources-nearest { color: var(--body-text-color-subdued); margin: .6rem 0 .5rem; font-size: .92em; }
 .source-list.nearest .source { border-style: dashed; }
 .source-list.nearest mark { background: var(--neutral-200); color: inherit; }

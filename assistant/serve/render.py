@@ -119,6 +119,9 @@ def _link(url: str | None, label: str) -> str:
 def sources_html(answer: Answer, turn: int) -> str:
     """The sources of one answer: each cited passage with its number, title, date and the quote marked."""
     question = html.escape(answer.question)
+    heading = f'<p class="sources-for">For “{question}”</p>'
+    if answer.time_frame is not None:
+        heading += f'<p class="sources-time">{html.escape(answer.time_frame.described())}.</p>'
     chunks = {scored.chunk.chunk_id: scored.chunk for scored in answer.retrieved}
     if answer.abstained:
         nearest = ""
@@ -126,14 +129,11 @@ def sources_html(answer: Answer, turn: int) -> str:
             shown = "".join(_source_html(citation, chunks, turn, numbered=False) for citation in answer.nearest)
             nearest = f'<p class="sources-nearest">{NEAREST_LABEL}</p><ul class="source-list nearest">{shown}</ul>'
         return (
-            f'<section class="turn-sources"><p class="sources-for">For “{question}”</p>'
+            f'<section class="turn-sources">{heading}'
             f'<p class="sources-empty">No source answers this question, so nothing is cited.</p>{nearest}</section>'
         )
     items = [_source_html(citation, chunks, turn) for citation in answer.citations]
-    return (
-        f'<section class="turn-sources"><p class="sources-for">For “{question}”</p>'
-        f'<ol class="source-list">{"".join(items)}</ol></section>'
-    )
+    return f'<section class="turn-sources">{heading}<ol class="source-list">{"".join(items)}</ol></section>'
 
 
 def _source_html(citation: Citation, chunks: dict[str, ChunkInfo], turn: int, numbered: bool = True) -> str:

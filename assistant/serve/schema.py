@@ -146,6 +146,12 @@ class RetrieveResponse(BaseModel):
     results: list[ChunkRecord]
 
 
+class TimeFrameRecord(BaseModel):
+    phrase: str = Field(description='The words of the question that name a time ("this week").')
+    start: str = Field(description="The first day they were read as (YYYY-MM-DD).")
+    end: str = Field(description="The last day (YYYY-MM-DD); never after the as-of date.")
+
+
 class AskResponse(BaseModel):
     """The object `assistant ask --json` prints."""
 
@@ -155,6 +161,9 @@ class AskResponse(BaseModel):
     citations: list[Citation]  # the record itself: its fields are the wire format (url only when known)
     nearest: list[Citation] = Field(
         description="After an abstention, the sentences that came closest to answering (not an answer); else empty."
+    )
+    time_frame: TimeFrameRecord | None = Field(
+        description="The time the question names, as the dates it was read as relative to as_of; null when none."
     )
     timings_ms: dict[str, float]
 
