@@ -159,6 +159,16 @@ class VectorStore(ChromaConnection):
                 metadatas.append({"doc_id": doc_id, "start": start, "end": end, "doc_hash": doc_hash})
         self._upsert(ids, vectors, metadatas, None, self.sentences_name)
 
+    def sentences(self, doc_ids: Sequence[str]) -> dict[str, list[tuple[int, int, str, np.ndarray]]]:
+        """doc_id -> its stored sentences as (start, end, doc_hash, vector), in no particular order."""
+        found: dict[str, list[tuple[int, int, str, np.ndarray]]] = {doc_id: [] for doc_id in doc_ids}
+        where = {"doc_id": {"$in": list(doc_ids)}}
+        for _, metadata, vector in self.records(["embeddings"], where, sentences=True):
+            found.setdefault(str(metadata["doc_id"]), []).append(
+                (int(metadata["start"]), int(metadata["end"]), str(metadata.get("doc_hash", "")), np.asarray(vector))
+            )
+        return found
+
     def delete_sentences(self, doc_ids: Sequence[str]) -> None:
         """Remove every sentence of these documents."""
         for start in range(0, len(doc_ids), 100):

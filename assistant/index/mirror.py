@@ -109,12 +109,7 @@ class ChromaSource:
         for first in range(0, len(doc_ids), _DOCUMENTS_PER_FETCH):
             batch = doc_ids[first : first + _DOCUMENTS_PER_FETCH]
             texts = self.store.texts([chunk_id for doc_id in batch for chunk_id, _ in self._chunks[doc_id]])
-            sentences: dict[str, list[tuple[int, int, str, Any]]] = defaultdict(list)
-            where = {"doc_id": {"$in": batch}}
-            for _, metadata, vector in self.store.records(["embeddings"], where, sentences=True):
-                sentences[metadata["doc_id"]].append(
-                    (int(metadata["start"]), int(metadata["end"]), metadata.get("doc_hash", ""), vector)
-                )
+            sentences = self.store.sentences(batch)
             for doc_id in batch:
                 document = self._document(doc_id, texts, sentences[doc_id])
                 if document is not None:

@@ -57,11 +57,7 @@ def _batch(store: VectorStore, documents: Sequence[tuple[Document, str]], settin
     matching = [(document, doc_hash) for document, doc_hash in documents if held.get(document.doc_id) == {doc_hash}]
     if not matching:
         return []
-    sentences: dict[tuple[str, str], dict[tuple[int, int], np.ndarray]] = defaultdict(dict)
-    where = {"doc_id": {"$in": [d.doc_id for d, _ in matching]}}
-    for _, metadata, vector in store.records(["embeddings"], where, sentences=True):
-        key = (str(metadata.get("doc_id")), str(metadata.get("doc_hash")))
-        sentences[key][(int(metadata["start"]), int(metadata["end"]))] = np.asarray(vector, dtype=np.float32)
+    stored = store.sentences([document.doc_id for document, _ in matching])
     chunked = []
     for document, doc_hash in matching:
         spans, chunks = sentences_and_chunks(document, settings.chunk_size, settings.chunk_overlap)
@@ -69,7 +65,9 @@ def _batch(store: VectorStore, documents: Sequence[tuple[Document, str]], settin
     vectors = store.vectors([chunk.chunk_id for _, _, chunks, _ in chunked for chunk in chunks])
     copies = []
     for document, doc_hash, chunks, spans in chunked:
-        by_span = sentences.get((document.doc_id, doc_hash), {})
+        by_span = {
+            (start, end): vector for start, end, held_hash, vector in stored[document.doc_id] if held_hash == doc_hash
+        }
         # Chunk ids hold a digest of their text: the same ids mean the same chunks (same chunk settings).
         if not chunks or any(c.chunk_id not in vectors for c in chunks):
             continue
@@ -82,7 +80,7 @@ def _batch(store: VectorStore, documents: Sequence[tuple[Document, str]], settin
                 chunks,
                 np.stack([vectors[c.chunk_id] for c in chunks]),
                 spans,
-                np.stack([by_span[(span.start, span.end)] for span in spans]),
+                np.stack([by_span[(span.start, span.end)] for span in spans]).astype(np.float32),
             )
         )
     return copies
