@@ -111,7 +111,11 @@ class Assistant:
             return add_document(self.settings, filename, data, self.embeddings, self.store, replace, indexed)
 
     def _indexed_sources(self) -> set[str]:
-        """The files the index holds documents of (none when there is no index yet)."""
+        """The files the index holds documents of (none when there is no index yet): from the snapshot this
+        process answers from, else from the server's chunk records, so that an app server's first upload does
+        not copy the whole index first."""
+        if not self.search.snapshot_loaded:
+            return self.store.sources()
         try:
             return {document.source for document in self.search.snapshot.documents}
         except IndexMissingError:

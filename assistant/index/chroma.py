@@ -30,6 +30,13 @@ class VectorStore(ChromaConnection):
         """chunk_id -> doc_hash of every chunk in the collection."""
         return {chunk_id: str(metadata.get("doc_hash", "")) for chunk_id, metadata, _ in self.records(create=True)}
 
+    def sources(self) -> set[str]:
+        """The files the collection holds chunks of (their `source`); empty when there is no collection yet."""
+        try:
+            return {str(metadata.get("source", "")) for _, metadata, _ in self.records()}
+        except IndexMissingError:
+            return set()
+
     def records(
         self,
         include: Sequence[str] = (),

@@ -43,6 +43,11 @@ class SnapshotTracker:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
 
+    @property
+    def loaded(self) -> bool:
+        """Whether a snapshot has been loaded (a question answered): current() then costs little."""
+        return self._snapshot is not None
+
     def current(self) -> Snapshot:
         """The snapshot to answer the next question from."""
         if self.settings.chroma_url:

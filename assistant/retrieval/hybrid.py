@@ -42,6 +42,11 @@ class HybridSearch:
         """The current snapshot, reloaded when an ingest has changed the index."""
         return self._tracker.current()
 
+    @property
+    def snapshot_loaded(self) -> bool:
+        """Whether this process has loaded a snapshot yet."""
+        return self._tracker.loaded
+
     def embed_query(self, query: Query) -> np.ndarray:
         return self.embeddings.encode_query(query.text)
 
