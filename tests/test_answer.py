@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.answer.base import ABSTENTION_REPLY
-from assistant.answer.extractive import asks_about_change
 from assistant.index.snapshot import Snapshot
 from assistant.ingest.load import load_corpus
 from assistant.pipeline import Assistant
 from assistant.retrieval.query import Query
+from assistant.retrieval.question_kind import asks_about_change
 from assistant.types import Answer, Citation, ScoredChunk
 
 from .conftest import BUNDLED_CORPUS

@@ -77,6 +77,16 @@ def test_follow_up_takes_the_earlier_question_as_context() -> None:
     assert make_query("What are Russia's preconditions?").context == ""
 
 
+def test_a_question_is_parsed_once_into_its_query() -> None:
+    query = make_query("Zelensky met Erdogan in Ankara. How many prisoners were exchanged?")
+    assert query.asking == "How many prisoners were exchanged?"
+    assert query.kind == "number" and not query.about_change
+    assert [t.term for t in query.focus_terms] == [normalise(w) for w in ("prisoners", "exchanged")]
+    # the question's first word is capitalised anyway: not taken for a name
+    assert [t.term for t in query.names] == [normalise(w) for w in ("Erdogan", "Ankara")]
+    assert make_query("How have the Kremlin's conditions changed?").about_change
+
+
 def test_langchain_retriever_in_an_lcel_chain(dated_corpus: Assistant) -> None:
     retriever = dated_corpus.retriever(k=2)
     chain = retriever | RunnableLambda(lambda docs: [d.metadata["doc_id"] for d in docs])

@@ -45,11 +45,6 @@ REDUNDANT_OVERLAP = 0.6
 # article. On the fitting halves, every answer quoted from a story more than 218 days older than the time
 # named was wrong, and the right ones were at most 132 days older; half a year lies between.
 OLDER_THAN_ASKED = dt.timedelta(days=183)
-# "How has X changed?", "timeline of ...": answered with dated quotes from several documents, oldest first.
-# Not a word joined to another by a hyphen: "life-changing bonuses" is not about change.
-_CHANGE = re.compile(
-    r"(?<!-)\b(chang\w*|evolv\w*|shift\w*|timeline|over time|over the (years|months)|develop\w* since)\b(?!-)", re.I
-)
 
 
 @dataclass(frozen=True)
@@ -123,7 +118,7 @@ def select(
         return Selection([], 0.0, {"names_found": found})
     ranked = sorted(scored, key=lambda c: -c.score)
     best = ranked[0]
-    if asks_about_change(query.question):
+    if query.about_change:
         chosen = _over_time(ranked, max_sentences)
     elif _long_before(best, query):
         chosen = []  # the closest sentences are still shown, with their dates, as the nearest
@@ -144,11 +139,6 @@ def _long_before(best: Candidate, query: Query) -> bool:
     if query.frame is None or day is None:
         return False
     return dt.date.fromisoformat(day) < query.frame.start - OLDER_THAN_ASKED
-
-
-def asks_about_change(question: str) -> bool:
-    """Whether a question asks how something changed over time ("How have the Kremlin's conditions changed?")."""
-    return bool(_CHANGE.search(question))
 
 
 def _short_answer(ranked: list[Candidate], scored: list[Candidate], max_sentences: int) -> list[Candidate]:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.answer.question_kind import expected_type, holds_new, new_items
 from assistant.index.lexical import tokenize
 from assistant.index.snapshot import Snapshot
-from assistant.retrieval.query import ALIAS_WEIGHT, CONTEXT_WEIGHT, Query, QueryTerm, query_terms
+from assistant.retrieval.query import CONTEXT_WEIGHT, Query, QueryTerm, coverage
+from assistant.retrieval.question_kind import holds_new, new_items
 from assistant.types import ScoredChunk
 
 _SUBJECT_WORDS = 3
@@ -75,17 +75,20 @@ def candidates(
     query: Query, query_vector: np.ndarray, passages: Sequence[ScoredChunk], snapshot: Snapshot
 ) -> list[Candidate]:
     """Every claim-like sentence of the passages (each once, under its best-ranked passage), with its signals."""
-    terms = query_terms(query.question)
+    terms = list(query.terms)
     own = {t.term for t in terms}
-    context_terms = [t for t in query_terms(query.context) if t.term not in own]
+    context_terms = [t for t in query.context_terms if t.term not in own]
     weights = {t.term: snapshot.bm25.term_idf(t.term) for t in terms}
     # A follow-up's earlier question counts less, as in retrieval; it matters most when the follow-up
     # itself says little ("What did they achieve?").
     weights.update({t.term: CONTEXT_WEIGHT * snapshot.bm25.term_idf(t.term) for t in context_terms})
-    names = [t for t in terms if t.is_name]
+
+    def weight(term: QueryTerm) -> float:
+        return weights[term.term]
+
+    names = query.names
     asked = own | {alias for t in terms for alias in t.aliases}
-    focus_terms = query_terms(asking_part(query.question))
-    kind = expected_type(query.question)
+    kind = query.kind
     top_score = max((p.score for p in passages), default=0.0) or 1.0
     # Age counts from the newest document the question could see, not from as_of itself, so a corpus that
     # ends a year before today scores its latest news as recent: the signal means the same on every corpus.
@@ -113,9 +116,9 @@ def candidates(
             token_set = set(tokens)
             signals = {
                 "similarity": float(similarities[sentence - first]),
-                "coverage": _coverage(terms + context_terms, token_set, weights),
-                "focus": _coverage(focus_terms, token_set, weights),
-                "names": sum(_match(n, token_set) for n in names) / len(names) if names else 1.0,
+                "coverage": coverage(terms + context_terms, token_set, weight),
+                "focus": coverage(query.focus_terms, token_set, weight),
+                "names": sum(n.found_in(token_set) for n in names) / len(names) if names else 1.0,
                 "opens_with_name": float(bool(names) and _opens_with(tokens, names)),
                 "kind": 0.0 if kind is None else (1.0 if holds_new(text, kind, query.question) else -1.0),
                 "new_name": float(holds_new(text, "name", query.question)),
@@ -134,15 +137,6 @@ def candidates(
         for candidate in found:
             candidate.signals[f"{name}_gap"] = candidate.signals[name] - best
     return found
-
-
-_CLAUSE_END = re.compile(r"(?<=[.!?:;])\s+(?=[A-Z\"“])")
-
-
-def asking_part(question: str) -> str:
-    """The part of a question that asks, without the background some open with ("X won the cup. How many ...?")."""
-    parts = [part for part in _CLAUSE_END.split(question.strip()) if part.strip()]
-    return parts[-1] if parts else question
 
 
 def is_claim(text: str, title: str) -> bool:
@@ -170,34 +164,20 @@ def _day(date: str) -> dt.date:
     return dt.date.fromisoformat(date[:10])
 
 
-def _coverage(terms: list[QueryTerm], tokens: set[str], weights: dict[str, float]) -> float:
-    """The IDF-weighted share of terms a sentence holds; an alias counts ALIAS_WEIGHT."""
-    total = sum(weights[t.term] for t in terms)
-    if not total:
-        return 0.0
-    return sum(weights[t.term] * _match(t, tokens) for t in terms) / total
-
-
 def _opens_with(tokens: list[str], names: list[QueryTerm]) -> bool:
     opening = set(tokens[:_SUBJECT_WORDS])
-    return any(_match(name, opening) for name in names)
-
-
-def _match(term: QueryTerm, tokens: set[str]) -> float:
-    if term.term in tokens:
-        return 1.0
-    return ALIAS_WEIGHT if term.aliases & tokens else 0.0
+    return any(name.found_in(opening) for name in names)
 
 
 def names_found(query: Query, passages: Sequence[ScoredChunk]) -> float:
     """The share of the question's names (China, Wadephul, NATO) that the passages mention."""
-    names = [t for t in query_terms(query.question) if t.is_name]
+    names = query.names
     if not names:
         return 1.0
     tokens: set[str] = set()
     for passage in passages:
         tokens.update(tokenize(f"{passage.chunk.title} {passage.chunk.text}"))
-    return sum(1.0 for name in names if name.term in tokens or name.aliases & tokens) / len(names)
+    return sum(1.0 for name in names if name.found_in(tokens)) / len(names)
 
 
 _PRONOUN_START = re.compile(r"^[\"“']?(he|she|they|it|this|these|those|that|his|her|their|its|such)\b", re.IGNORECASE)

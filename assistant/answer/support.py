@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from assistant.index.lexical import tokenize
-from assistant.retrieval.query import ALIAS_WEIGHT, aliases, query_terms
+from assistant.retrieval.query import coverage as weighted_coverage
+from assistant.retrieval.query import query_terms, word_term
 
 SUPPORT_RULE = "verbatim, or lexical: the claim's names and numbers in the passage, 60% of its IDF-weighted words"
 SUPPORT_THRESHOLD = 0.6
@@ -33,23 +34,13 @@ def names_and_numbers_found(claim: str, passage: str) -> bool:
     """Whether every name and number of a claim occurs in the passage (an alias of a name will do)."""
     words = set(tokenize(passage))
     required = {t.term for t in query_terms(claim) if t.is_name} | {w for w in tokenize(claim) if w.isdigit()}
-    return all(_found(term, words) > 0.0 for term in required)
+    return all(word_term(term).found_in(words) > 0.0 for term in required)
 
 
 def coverage(claim: str, text: str, idf: Weights | None = None) -> float:
     """The IDF-weighted share of a claim's content words that a text holds (0 for a claim without any)."""
-    words = set(tokenize(claim))
-    if not words:
-        return 0.0
-    weights = {word: idf(word) if idf else 1.0 for word in words}
-    found = set(tokenize(text))
-    return sum(weights[w] * _found(w, found) for w in words) / (sum(weights.values()) or 1.0)
-
-
-def _found(term: str, words: set[str]) -> float:
-    if term in words:
-        return 1.0
-    return ALIAS_WEIGHT if aliases().get(term, frozenset()) & words else 0.0
+    terms = [word_term(word) for word in set(tokenize(claim))]
+    return weighted_coverage(terms, set(tokenize(text)), lambda term: idf(term.term) if idf else 1.0)
 
 
 def _squashed(text: str) -> str:

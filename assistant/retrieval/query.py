@@ -1,14 +1,22 @@
-"""A question as retrieval sees it: its words, their aliases, and the earlier turn a follow-up leans on."""
+"""A question, parsed once: its words and their aliases, the earlier turn a follow-up leans on, its time frame,
+the kind of answer it asks for, whether it asks about change, and the part of it that asks.
+
+The rule for whether a text holds a query's term (an alias counting ALIAS_WEIGHT) and the IDF-weighted
+coverage built on it live here, beside QueryTerm, so that retrieval, sentence choice and the citation
+support check apply one rule.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from assistant.index.lexical import content_words, normalise, tokenize
 from assistant.retrieval.aliases import alias_table
+from assistant.retrieval.question_kind import asking_part, asks_about_change, expected_type
 from assistant.retrieval.timeframe import TimeFrame, resolve_as_of, timeframe
 
 ALIAS_WEIGHT = 0.5  # an alias counts half as much as the word the user typed
@@ -27,6 +35,27 @@ class QueryTerm:
     aliases: frozenset[str]
     is_name: bool
 
+    def found_in(self, tokens: set[str] | frozenset[str]) -> float:
+        """1 when the tokens hold the term, ALIAS_WEIGHT when they hold only one of its aliases, else 0."""
+        if self.term in tokens:
+            return 1.0
+        return ALIAS_WEIGHT if self.aliases & tokens else 0.0
+
+
+def word_term(term: str) -> QueryTerm:
+    """A word already in index form as a query term, with its aliases (not marked as a name)."""
+    return QueryTerm(term, aliases().get(term, frozenset()), False)
+
+
+def coverage(terms: Sequence[QueryTerm], tokens: set[str], weight: Callable[[QueryTerm], float]) -> float:
+    """The weighted share of the terms that the tokens hold, an alias counting ALIAS_WEIGHT (0 when the
+    terms weigh nothing)."""
+    weights = [weight(t) for t in terms]
+    total = sum(weights)
+    if not total:
+        return 0.0
+    return sum(w * t.found_in(tokens) for w, t in zip(weights, terms, strict=True)) / total
+
 
 def query_terms(text: str) -> list[QueryTerm]:
     """The distinct content words of a query, first occurrence first."""
@@ -42,8 +71,11 @@ def query_terms(text: str) -> list[QueryTerm]:
 
 def expand_query(text: str) -> dict[str, float]:
     """Query terms with weights: the words of the query at 1, their aliases at ALIAS_WEIGHT."""
+    return _weighted(query_terms(text))
+
+
+def _weighted(terms: Sequence[QueryTerm]) -> dict[str, float]:
     weights: dict[str, float] = {}
-    terms = query_terms(text)
     for term in terms:
         weights[term.term] = 1.0
     for term in terms:
@@ -68,22 +100,49 @@ History = list[tuple[str, str]]  # earlier turns as (user, assistant), oldest fi
 
 @dataclass(frozen=True)
 class Query:
-    """A question as retrieval sees it: its own words, for a follow-up the earlier question's words, the date
-    it is asked from (documents dated later are not used) and the stretch of time it speaks of."""
+    """A question as retrieval and the answerers see it: its own words, for a follow-up the earlier question's
+    words, the date it is asked from (documents dated later are not used) and the stretch of time it speaks of;
+    and, parsed from these once when the Query is made, its terms, the kind of answer it asks for, whether it
+    asks how something changed, and the part of it that asks."""
 
     question: str
     context: str = ""
     as_of: dt.date | None = None  # None: no cutoff
     frame: TimeFrame | None = None
+    terms: tuple[QueryTerm, ...] = field(init=False)  # the question's content words, first occurrence first
+    context_terms: tuple[QueryTerm, ...] = field(init=False)  # the context's
+    asking: str = field(init=False)  # the part that asks, without the background some open with
+    focus_terms: tuple[QueryTerm, ...] = field(init=False)  # the asking part's terms
+    kind: str | None = field(init=False)  # 'number', 'time', 'place', 'name', or None when it does not say
+    about_change: bool = field(init=False)  # "How have the conditions changed?"
+
+    def __post_init__(self) -> None:
+        # frozen: the parse is set once here, the one place a question is parsed
+        asking = asking_part(self.question)
+        parsed = {
+            "terms": tuple(query_terms(self.question)),
+            "context_terms": tuple(query_terms(self.context)),
+            "asking": asking,
+            "focus_terms": tuple(query_terms(asking)),
+            "kind": expected_type(self.question),
+            "about_change": asks_about_change(self.question),
+        }
+        for name, value in parsed.items():
+            object.__setattr__(self, name, value)
 
     @property
     def text(self) -> str:
         return f"{self.question} {self.context}".strip()
 
+    @property
+    def names(self) -> list[QueryTerm]:
+        """The question's names (capitalised words, acronyms)."""
+        return [t for t in self.terms if t.is_name]
+
     def term_weights(self) -> dict[str, float]:
         """Weighted lexical terms: the question's, its aliases', then the context's."""
-        weights = expand_query(self.question)
-        for term, weight in expand_query(self.context).items():
+        weights = _weighted(self.terms)
+        for term, weight in _weighted(self.context_terms).items():
             weights.setdefault(term, weight * CONTEXT_WEIGHT)
         return weights
 

@@ -1,7 +1,8 @@
-"""What kind of answer a question asks for (a number, a time, a place, a name), and whether a sentence has one.
+"""What a question asks: the kind of answer (a number, a time, a place, a name), whether it asks how something
+changed, and which part of it asks; and whether a sentence holds an answer of the kind.
 
 A "How many soldiers ..." question is not answered by a sentence without a number, however close its
-words are: the extractive answerer scores sentences of the asked-for kind higher (TYPE_WEIGHT). It does
+words are: the extractive answerer's sentence model weighs the `kind` signal (answer/sentences.py). It does
 not abstain for want of one: fitted, that signal weighed nothing in the abstention model (eval/README.md).
 """
 
@@ -89,6 +90,22 @@ def holds_new(sentence: str, kind: str | None, question: str) -> bool:
     return bool(new_items(sentence, kind, question))
 
 
-def has_type(sentence: str, kind: str | None, question: str) -> bool:
-    """Whether a sentence holds a new answer of the kind asked for (always true when none is asked)."""
-    return kind is None or holds_new(sentence, kind, question)
+# "How has X changed?", "timeline of ...": answered with dated quotes from several documents, oldest first.
+# Not a word joined to another by a hyphen: "life-changing bonuses" is not about change.
+_CHANGE = re.compile(
+    r"(?<!-)\b(chang\w*|evolv\w*|shift\w*|timeline|over time|over the (years|months)|develop\w* since)\b(?!-)", re.I
+)
+
+
+def asks_about_change(question: str) -> bool:
+    """Whether a question asks how something changed over time ("How have the Kremlin's conditions changed?")."""
+    return bool(_CHANGE.search(question))
+
+
+_CLAUSE_END = re.compile(r"(?<=[.!?:;])\s+(?=[A-Z\"“])")
+
+
+def asking_part(question: str) -> str:
+    """The part of a question that asks, without the background some open with ("X won the cup. How many ...?")."""
+    parts = [part for part in _CLAUSE_END.split(question.strip()) if part.strip()]
+    return parts[-1] if parts else question
