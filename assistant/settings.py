@@ -89,7 +89,8 @@ class Settings(BaseSettings):
         default=90.0,
         gt=0.0,
         le=36500.0,
-        description="A document this many days older than the as-of date earns 1/e of the full recency weight.",
+        description="A document this many days older than the as-of date earns 1/e of the full recency weight "
+        "(chosen with the weights above on the fitting halves; eval/README.md).",
     )
     max_answer_sentences: int = Field(default=3, ge=1, le=10, description="Most sentences in an extractive answer.")
     abstain_below: float = Field(

@@ -10,22 +10,27 @@ of the question's `answers` (normalised as answer presence is: eval/README.md), 
 - the abstention model: a logistic regression from the best candidate's score and signals to "the
   question is answerable", fitted on all questions, classes weighted equally.
 
-It prints both as Python to paste into models.py, with accuracy on each set given. Each set is a
-question file and its corpus, indexed first (`assistant ingest --corpus DIR`):
+It writes both as data to assistant/answer/models.json (which models.py loads), with the sets they
+were fitted on, the date, and how they did on each fitting set and each `--check` set (the held-apart
+halves), and prints those figures. Each set is a question file and its corpus, indexed first
+(`assistant ingest --corpus DIR`):
 
-    python eval/fit_models.py --set fit-a.jsonl CORPUS_A --set fit-b.jsonl CORPUS_B [--check held.jsonl CORPUS]
+    python eval/fit_models.py --set fit-a.jsonl CORPUS_A --set fit-b.jsonl CORPUS_B \
+        [--check held.jsonl CORPUS] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
 
-from assistant.answer.models import Logistic
+from assistant.answer.models import MODELS_FILE, Logistic
 from assistant.answer.sentences import SIGNALS, candidates, names_found
 from assistant.evaluation.questions import EvalQuestion, load_questions
 from assistant.evaluation.scores import answer_metrics
@@ -151,7 +156,7 @@ def question_inputs(sample: Sample, sentence_model: Logistic) -> dict[str, float
     }
 
 
-def report(name: str, samples: list[Sample], sentence_model: Logistic, abstention: Logistic) -> None:
+def report(name: str, samples: list[Sample], sentence_model: Logistic, abstention: Logistic) -> dict[str, int]:
     picked = answerable = correct = 0
     for sample in samples:
         if not sample.question.answerable:
@@ -169,12 +174,37 @@ def report(name: str, samples: list[Sample], sentence_model: Logistic, abstentio
         f"{name}: best sentence holds the answer {picked}/{answerable} (reachable in passages {reachable}); "
         f"abstention decisions right {correct}/{len(samples)}"
     )
+    return {
+        "questions": len(samples),
+        "answerable": answerable,
+        "best_sentence_holds_answer": picked,
+        "reachable_in_passages": reachable,
+        "abstention_right": correct,
+    }
+
+
+def write_models(
+    path: Path, sentence_model: Logistic, abstention: Logistic, sets: dict[str, list[list[str]]], scores: dict
+) -> None:
+    """The models as data (what models.py loads), with the sets they were fitted on, the date and their scores."""
+    data = {
+        "about": "The extractive answerer's two fitted models (assistant/answer/models.py), written by "
+        "eval/fit_models.py; eval/README.md describes the data and the figures.",
+        "fitted": dt.date.today().isoformat(),
+        "fitting_sets": [{"questions": q, "corpus": c} for q, c in sets["fit"]],
+        "held_apart_sets": [{"questions": q, "corpus": c} for q, c in sets["check"]],
+        "scores": scores,
+        "sentence_model": dataclasses.asdict(sentence_model),
+        "abstention_model": dataclasses.asdict(abstention),
+    }
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", nargs=2, action="append", metavar=("QUESTIONS", "CORPUS"), required=True)
     parser.add_argument("--check", nargs=2, action="append", default=[], metavar=("QUESTIONS", "CORPUS"))
+    parser.add_argument("--out", type=Path, default=MODELS_FILE, help="the models file to write (default: %(default)s)")
     args = parser.parse_args()
     fitting = {q: collect(Path(q), Path(c)) for q, c in args.set}
     checks = {q: collect(Path(q), Path(c)) for q, c in args.check}
@@ -183,9 +213,12 @@ def main() -> None:
     inputs = [(question_inputs(s, sentence_model), s.question.answerable) for s in pooled]
     usable = [(i, a) for i, a in inputs if i is not None]
     abstention = fit_logistic([i for i, _ in usable], [float(a) for _, a in usable], ABSTENTION_INPUTS, balanced=True)
-    for name, samples in {**fitting, **{f"check {k}": v for k, v in checks.items()}}.items():
-        report(name, samples, sentence_model, abstention)
-    print(f"\nSENTENCE_MODEL = {sentence_model!r}\nABSTENTION_MODEL = {abstention!r}")
+    scores = {
+        name: report(name, samples, sentence_model, abstention)
+        for name, samples in {**fitting, **{f"check {k}": v for k, v in checks.items()}}.items()
+    }
+    write_models(args.out, sentence_model, abstention, {"fit": args.set, "check": args.check}, scores)
+    print(f"\nwrote {args.out}")
 
 
 if __name__ == "__main__":

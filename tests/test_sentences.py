@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.answer.sentences import Candidate, candidates
+from assistant.answer.extractive import select
+from assistant.answer.models import ABSTENTION_MODEL, SENTENCE_MODEL
+from assistant.answer.sentences import SIGNALS, Candidate, candidates
 from assistant.pipeline import Assistant
 from assistant.retrieval.query import make_query
 from assistant.settings import Settings
@@ -35,3 +37,16 @@ def test_in_a_corpus_without_dates_every_sentence_is_current(tmp_path: Path, fak
     assistant.ingest()
     found = _candidates(assistant, "Where did the negotiators meet?", "2025-07-01")
     assert found and all(c.signals["recency"] == 1.0 for c in found)
+
+
+def test_the_models_weigh_exactly_the_signals_computed(timeline: Assistant) -> None:
+    """A signal added to sentences.py but not fitted (or fitted but gone) would be silently ignored or fail."""
+    found = _candidates(timeline, "Where did the negotiators meet?", "2025-07-01")
+    assert found and all(list(c.signals) == list(SIGNALS) for c in found)
+    assert list(SENTENCE_MODEL.weights) == list(SIGNALS)
+    assert list(SENTENCE_MODEL.means) == list(SENTENCE_MODEL.scales) == list(SIGNALS)
+    query = make_query("Where did the negotiators meet?", None, "2025-07-01")
+    vector = timeline.search.embed_query(query)
+    passages = timeline.search.search(query, 5, None, vector, timeline.search.snapshot)
+    selection = select(query, vector, passages, timeline.search.snapshot, max_sentences=3)
+    assert set(ABSTENTION_MODEL.weights) <= set(selection.signals)

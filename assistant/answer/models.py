@@ -6,14 +6,17 @@
 - ABSTENTION_MODEL: the probability that the best sentence answers the question at all, from its
   score and a few signals of the question's evidence; a logistic regression.
 
-Both weigh standardised inputs: score = sum of weight * (value - mean) / scale. eval/README.md
-records the data they were fitted on and how they do on questions held apart from the fitting.
+Both weigh standardised inputs: score = sum of weight * (value - mean) / scale. They are data, in
+models.json beside this module: eval/fit_models.py writes it with the sets they were fitted on, the date,
+and how they did on questions held apart; eval/README.md tells the story.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -36,67 +39,14 @@ class Logistic:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-# Fitted by eval/fit_models.py on the fitting halves of rtqa-span, rtqa-dev and the bundled set (eval/README.md).
-SENTENCE_MODEL = Logistic(
-    bias=0.0,
-    weights={
-        "similarity": 0.1163,
-        "coverage": 0.4063,
-        "focus": 0.6665,
-        "names": 0.1639,
-        "opens_with_name": 0.1783,
-        "kind": 0.61,
-        "new_name": 0.0082,
-        "new_number": -0.0494,
-        "novelty": 0.171,
-        "passage": 0.698,
-        "lede": 0.1961,
-        "length": 0.1385,
-        "recency": 0.4941,
-        "in_frame": 0.4683,
-        "similarity_gap": 0.1545,
-        "coverage_gap": 0.3044,
-    },
-    means={
-        "similarity": 0.4744,
-        "coverage": 0.1632,
-        "focus": 0.1683,
-        "names": 0.4007,
-        "opens_with_name": 0.1422,
-        "kind": 0.2405,
-        "new_name": 0.7468,
-        "new_number": 0.3589,
-        "novelty": 0.8796,
-        "passage": 0.7841,
-        "lede": 0.1247,
-        "length": 2.9287,
-        "recency": 0.6568,
-        "in_frame": 0.0544,
-        "similarity_gap": -0.1745,
-        "coverage_gap": -0.4798,
-    },
-    scales={
-        "similarity": 0.1532,
-        "coverage": 0.2032,
-        "focus": 0.2229,
-        "names": 0.4323,
-        "opens_with_name": 0.3493,
-        "kind": 0.7763,
-        "new_name": 0.4348,
-        "new_number": 0.4797,
-        "novelty": 0.1399,
-        "passage": 0.2265,
-        "lede": 0.3304,
-        "length": 0.5464,
-        "recency": 0.4108,
-        "in_frame": 0.2267,
-        "similarity_gap": 0.1153,
-        "coverage_gap": 0.2713,
-    },
-)
-ABSTENTION_MODEL = Logistic(
-    bias=0.1039,
-    weights={"best": 1.5985, "similarity": 0.5632, "names_found": 1.2228},
-    means={"best": 3.3802, "similarity": 0.5458, "names_found": 0.8859},
-    scales={"best": 1.8965, "similarity": 0.1519, "names_found": 0.2725},
-)
+MODELS_FILE = Path(__file__).with_name("models.json")  # written by eval/fit_models.py: the models as data
+
+
+def _load(path: Path) -> tuple[Logistic, Logistic]:
+    """The sentence and abstention models of a models file (its sets, date and held-apart figures beside them)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Logistic(**data["sentence_model"]), Logistic(**data["abstention_model"])
+
+
+# Fitted on the fitting halves of rtqa-span, rtqa-dev and the bundled set (eval/README.md; models.json says when).
+SENTENCE_MODEL, ABSTENTION_MODEL = _load(MODELS_FILE)

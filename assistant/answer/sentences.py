@@ -20,12 +20,18 @@ from assistant.index.lexical import tokenize
 from assistant.index.snapshot import Snapshot
 from assistant.retrieval.query import CONTEXT_WEIGHT, Query, QueryTerm, coverage
 from assistant.retrieval.question_kind import holds_new, new_items
+from assistant.retrieval.timeframe import recency
 from assistant.types import ScoredChunk
 
-_SUBJECT_WORDS = 3
+# Source of these four: not measured on their own; the sentence model (models.json) was fitted on the signals
+# they shape, so changing one means refitting it (eval/fit_models.py).
+_SUBJECT_WORDS = 3  # a sentence "opens with" a name within its first this many content words
 _MIN_WORDS = 4  # shorter "sentences" are headings and captions ("Starbucks"), not claims
 _LEDE_SENTENCES = 3  # a news story's first sentences say what happened
-RECENCY_DAYS = 365.0  # a document this many days older than the newest one weighs 1/e as much for recency
+# A document this many days older than the newest one weighs 1/e as much for the sentence's recency signal:
+# longer than retrieval's (settings.recency_days, 90) because the signal compares sentences of documents
+# already retrieved, over a corpus's whole span.
+RECENCY_DAYS = 365.0
 
 # The signals of a candidate sentence, in the order the models list their weights.
 SIGNALS = (
@@ -152,8 +158,7 @@ def _recency(date: str | None, newest: dt.date | None) -> float:
         return 1.0  # no document the question can see is dated: all count as current, none is older
     if not date:
         return 0.5
-    age = (newest - _day(date)).days
-    return math.exp(-max(age, 0) / RECENCY_DAYS)
+    return recency(_day(date), newest, RECENCY_DAYS)
 
 
 def _in_frame(date: str | None, query: Query) -> bool:

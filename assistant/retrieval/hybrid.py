@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -13,13 +12,17 @@ from assistant.index.embed import SentenceEmbeddings, embeddings_for
 from assistant.index.mirror import SnapshotTracker
 from assistant.index.snapshot import Snapshot
 from assistant.retrieval.query import Query
-from assistant.retrieval.timeframe import TimeFrame
+from assistant.retrieval.timeframe import TimeFrame, recency
 from assistant.settings import Settings
 from assistant.types import Filters, ScoredChunk
 
 # A question that names a time ("this week") also gets this many candidates of each ranker from the
 # documents dated then, so the frame's preference can reach them when the whole corpus outscores them.
+# Source: eval/README.md, "What moved the numbers", the frame-candidates row (25 no better than 10).
 FRAME_CANDIDATES = 10
+# How a filtered dense search is run (see _dense). Source: bench/README.md, "Filters are columns": the paths
+# these choose agree with Chroma's filter on 40 questions at 100k chunks and avoid its 60-170 ms metadata scan;
+# the limits themselves are not measured one against another.
 EXACT_BELOW = 500  # filters that leave at most this many chunks: score them all, from their vectors
 LONGEST_RANKING = 4000  # the longest unfiltered ranking worth asking for to find the chunks that pass
 SEARCH_AMONG = 20_000  # the most chunk ids worth sending with a question
@@ -182,12 +185,12 @@ def _closest_sentence(snapshot: Snapshot, row: int, vector: np.ndarray) -> float
 
 
 def _recency(snapshot: Snapshot, row: int, as_of: dt.date, settings: Settings) -> float:
-    """exp(-age / recency_days), age in days before as_of; 0 for an undated document (it earns no recency)."""
+    """The recency of a chunk's document as of a date over settings.recency_days; 0 for an undated document (it
+    earns no recency)."""
     day = snapshot.chunk_date(row)
     if day is None:
         return 0.0
-    age = (as_of - day).days
-    return math.exp(-max(age, 0) / settings.recency_days)
+    return recency(day, as_of, settings.recency_days)
 
 
 def _narrowed(filters: Filters | None, frame: TimeFrame) -> Filters:

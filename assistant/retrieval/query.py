@@ -19,7 +19,9 @@ from assistant.retrieval.aliases import alias_table
 from assistant.retrieval.question_kind import asking_part, asks_about_change, expected_type
 from assistant.retrieval.timeframe import TimeFrame, resolve_as_of, timeframe
 
-ALIAS_WEIGHT = 0.5  # an alias counts half as much as the word the user typed
+# An alias counts half as much as the word the user typed. Source: not measured (set by hand with the alias
+# table; eval/README.md's Results are all measured with it).
+ALIAS_WEIGHT = 0.5
 
 
 @functools.cache
@@ -84,7 +86,10 @@ def _weighted(terms: Sequence[QueryTerm]) -> dict[str, float]:
     return weights
 
 
-CONTEXT_WEIGHT = 0.3  # words carried over from earlier turns count less than the question's own
+# Words carried over from earlier turns count less than the question's own, in retrieval and in the sentence
+# signals. Source: not measured (set by hand; the follow-up row of eval/README.md's "What moved the numbers"
+# tried what the context holds, not this weight).
+CONTEXT_WEIGHT = 0.3
 
 
 _FOLLOW_UP_START = re.compile(r"^\s*(and|but|also|so|then|what about|how about|and what about)\b", re.IGNORECASE)

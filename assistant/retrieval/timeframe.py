@@ -8,11 +8,19 @@ otherwise).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.errors import UsageError
+
+
+def recency(day: dt.date, now: dt.date, days: float) -> float:
+    """How recent a date is as of another: exp(-age / days), age in days (a later date counts as age 0).
+    The one rule behind retrieval's recency (settings.recency_days) and the sentence signal's (RECENCY_DAYS)."""
+    return math.exp(-max((now - day).days, 0) / days)
+
 
 _MONTHS = {
     name: number
