@@ -25,6 +25,10 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 _TITLE_MAX_CHARS = 200
 _DATE_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.DOTALL)
+# Front matter holds a title, a date, a source and some tags: a few hundred bytes. 64 kB is a hundred times
+# that, and small enough that a value written out in full can cost nothing worth bounding.
+FRONT_MATTER_MAX_BYTES = 64 * 1024
+_FRONT_MATTER_MAX_DEPTH = 20  # nested lists or mappings; tags are one level
 
 _Loaded = tuple[list[Document], list[LoadFailure]]
 _log = logging.getLogger(__name__)
@@ -170,15 +174,53 @@ def _load_markdown(file: CorpusFile) -> Document:
     meta: dict[str, Any] = {}
     match = _FRONT_MATTER.match(text)
     if match:
-        try:
-            meta = yaml.safe_load(match.group(1) or "") or {}
-        except yaml.YAMLError as exc:
-            raise _Unreadable(f"has front matter that is not valid YAML ({str(exc).splitlines()[0]})") from exc
-        if not isinstance(meta, dict):
-            raise _Unreadable("has front matter that is not a mapping of keys to values")
+        meta = _front_matter(match.group(1) or "")
         text = text[match.end() :]
     heading = re.match(r"\s*#\s+(.+)", text)
     return _document(file, text, meta, heading.group(1).strip() if heading else _first_line_title(text))
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML's safe loader without anchors and aliases, and with nesting bounded.
+
+    An alias is a reference: nine nested lists of nine aliases are a few hundred bytes that stand for 9^9
+    strings, which any reader of the values (a title, tags) writes out in full: gigabytes (an "alias bomb").
+    Front matter has no use for them, so they are refused before anything is built.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Unreadable(
+                "has front matter with a YAML anchor or alias (&name, *name), which front matter does not "
+                "allow; write each value out"
+            )
+        self._depth += 1
+        try:
+            if self._depth > _FRONT_MATTER_MAX_DEPTH:
+                raise _Unreadable(f"has front matter nested more than {_FRONT_MATTER_MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _front_matter(block: str) -> dict[str, Any]:
+    """The metadata of a Markdown file's front matter; _Unreadable when it is too large, not YAML, or not a mapping."""
+    size = len(block.encode())
+    if size > FRONT_MATTER_MAX_BYTES:
+        raise _Unreadable(
+            f"has front matter of {size // 1024} kB; the limit is {FRONT_MATTER_MAX_BYTES // 1024} kB (title, "
+            "date, source, tags): move the rest into the text"
+        )
+    try:
+        meta = yaml.load(block, Loader=_FrontMatterLoader) or {}  # noqa: S506 (a safe loader, made stricter)
+    except yaml.YAMLError as exc:
+        raise _Unreadable(f"has front matter that is not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(meta, dict):
+        raise _Unreadable("has front matter that is not a mapping of keys to values")
+    return meta
 
 
 _BLOCK_TAGS = (

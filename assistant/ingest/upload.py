@@ -159,8 +159,12 @@ def add_document(
     for other in replaced:
         if other != name:
             (folder / other).unlink(missing_ok=True)
-    report = ingest(settings, embeddings, None, store)
     source = f"{settings.uploads_subdir}/{name}"
+    report = ingest(settings, embeddings, None, store)
+    refused = [failure.reason for failure in report.skipped if failure.source.split(":", 1)[0] == source]
+    if refused:  # read differently than the probe (a parse cut short): never left where every ingest reads it
+        (folder / name).unlink(missing_ok=True)
+        raise UsageError(f"'{_shown(filename)}' was not added: it {refused[0]}.")
     return StoredUpload(
         filename,
         source,
