@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from assistant.errors import UsageError
+from assistant.ingest import upload
 from assistant.ingest.load import CorpusFile, load_file
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
+from assistant.types import Document, LoadFailure
 
 from .conftest import BUNDLED_CORPUS
 
@@ -71,3 +75,22 @@ def test_ordinary_front_matter_still_loads(tmp_path: Path) -> None:
     path.write_text("---\ntitle: Talks\ndate: 2025-07-01\ntags: [a, b]\n---\nBody.\n")
     [document], failures = load_file(CorpusFile(path, "ok.md", ""))
     assert failures == [] and (document.title, document.date, document.tags) == ("Talks", "2025-07-01", ("a", "b"))
+
+
+def test_a_document_slow_to_read_holds_up_no_other_upload(app: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    reading = threading.Event()
+
+    def slow_load(file: CorpusFile) -> tuple[list[Document], list[LoadFailure]]:
+        if file.path.name == "slow.txt":
+            reading.set()
+            time.sleep(3)
+        return load_file(file)
+
+    monkeypatch.setattr(upload, "load_file", slow_load)
+    finished: list[str] = []
+    slow = threading.Thread(target=lambda: finished.append(app.add_document("slow.txt", b"Slow text.").source))
+    slow.start()
+    assert reading.wait(10)
+    finished.append(app.add_document("quick.txt", b"Quick text.").source)
+    slow.join()
+    assert finished == ["uploads/quick.txt", "uploads/slow.txt"]

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from assistant.ingest.html import HtmlError, read_html
 from assistant.types import Document, LoadFailure
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -223,40 +224,12 @@ def _front_matter(block: str) -> dict[str, Any]:
     return meta
 
 
-_BLOCK_TAGS = (
-    "p div section article main header footer aside nav h1 h2 h3 h4 h5 h6 li ul ol "
-    "blockquote pre table tr td th figcaption dt dd hr"
-).split()
-
-
 def _load_html(file: CorpusFile) -> Document:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(_read_text(file), "html.parser")
-    title_tag = soup.find("title")
-    heading = soup.find("h1")
-    title = (title_tag.get_text(" ", strip=True) if title_tag else "") or (
-        heading.get_text(" ", strip=True) if heading else ""
-    )
-    for tag in soup(
-        ["script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "head"]
-    ):
-        tag.decompose()
-    root = soup.find("article") or soup.find("main") or soup.body or soup
-    for br in root.find_all("br"):
-        br.replace_with("\n")
-    for block in root.find_all(_BLOCK_TAGS):
-        block.insert_before("\n\n")
-        block.insert_after("\n\n")
-    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in root.get_text().split("\n")]
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    meta: dict[str, Any] = {}
-    for name in ("date", "article:published_time", "pubdate"):
-        found = soup.find("meta", attrs={"name": name}) or soup.find("meta", attrs={"property": name})
-        if found and found.get("content"):
-            meta["date"] = found["content"]
-            break
-    return _document(file, text, meta, title or None)
+    try:
+        page = read_html(_read_text(file))
+    except HtmlError as exc:
+        raise _Unreadable(str(exc)) from exc
+    return _document(file, page.text, {"date": page.date}, page.title)
 
 
 class _PdfWarnings(logging.Handler):
