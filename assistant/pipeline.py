@@ -106,9 +106,10 @@ class Assistant:
         A name already taken gets a number (report-2.txt) unless replace is set. Raises UsageError (nothing
         written) when the file is too large, of the wrong type or unreadable.
         """
-        with self._ingesting:
-            indexed = self._indexed_sources() if self.store.is_server else ()
-            return add_document(self.settings, filename, data, self.embeddings, self.store, replace, indexed)
+        indexed = self._indexed_sources if self.store.is_server else ()
+        return add_document(
+            self.settings, filename, data, self.embeddings, self.store, replace, indexed, lock=self._ingesting
+        )
 
     def _indexed_sources(self) -> set[str]:
         """The files the index holds documents of (none when there is no index yet): from the snapshot this

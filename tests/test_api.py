@@ -7,8 +7,10 @@ import json
 import os
 import select
 import shutil
+import signal
 import socket
 import subprocess
+import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -467,3 +469,24 @@ def test_the_server_keeps_to_its_openapi_schema(api: Api, tmp_path: Path) -> Non
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert "4/4" in result.stdout and "passed" in result.stdout
+
+
+def test_the_server_stops_on_sigterm_while_a_request_is_in_progress(tmp_path: Path) -> None:
+    """A client that never finishes its upload no longer keeps a stopping server running until killed."""
+    port = free_port()
+    env = {"ASSISTANT_CORPUS_DIR": str(tmp_path / "corpus"), "ASSISTANT_INDEX_DIR": str(tmp_path / "index")}
+    server = assistant_api(port, tmp_path / "api.log", env).start()
+    assert server.process is not None
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as stalled:
+            stalled.sendall(
+                b"POST /v1/documents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 100000\r\n\r\n{"filename": "a.txt", "content": "'
+            )
+            time.sleep(0.5)
+            os.kill(server.process.pid, signal.SIGTERM)
+            started = time.monotonic()
+            server.process.wait(30)
+        assert time.monotonic() - started < 15
+    finally:
+        server.stop()

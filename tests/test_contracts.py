@@ -4,6 +4,7 @@ in the repository points to design notes that are not in it."""
 from __future__ import annotations
 
 import re
+import tomllib
 
 from assistant.settings import describe_settings
 
@@ -23,3 +24,14 @@ def test_the_repository_points_to_its_own_docs_only() -> None:
     files += [*ROOT.glob("assistant/**/*.py"), *ROOT.glob("tests/*.py")]
     cited = [path.relative_to(ROOT) for path in files if "DESIGN" + ".md" in path.read_text(encoding="utf-8")]
     assert cited == [], "cite docs/contracts.md: those design notes are not part of the repository"
+
+
+def test_the_licence_is_declared_and_the_notice_names_what_ships_under_other_terms() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["license"] == "Apache-2.0"
+    assert all((ROOT / name).is_file() for name in project["license-files"])
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").lstrip().startswith("Apache License\n")
+    notice = (ROOT / "NOTICE").read_text(encoding="utf-8")
+    bundled = [path.relative_to(ROOT).as_posix() for path in sorted((ROOT / "corpus").rglob("*")) if path.is_file()]
+    for named in ["all-MiniLM-L6-v2", "assistant/answer/reader/", "SQuAD", "CC BY-SA 4.0", *bundled]:
+        assert named in notice, f"NOTICE does not name {named}"

@@ -19,12 +19,17 @@ from typing import Any
 
 import yaml
 
+from assistant.ingest.html import HtmlError, read_html
 from assistant.types import Document, LoadFailure
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _TITLE_MAX_CHARS = 200
 _DATE_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.DOTALL)
+# Front matter holds a title, a date, a source and some tags: a few hundred bytes. 64 kB is a hundred times
+# that, and small enough that a value written out in full can cost nothing worth bounding.
+FRONT_MATTER_MAX_BYTES = 64 * 1024
+_FRONT_MATTER_MAX_DEPTH = 20  # nested lists or mappings; tags are one level
 
 _Loaded = tuple[list[Document], list[LoadFailure]]
 _log = logging.getLogger(__name__)
@@ -170,51 +175,61 @@ def _load_markdown(file: CorpusFile) -> Document:
     meta: dict[str, Any] = {}
     match = _FRONT_MATTER.match(text)
     if match:
-        try:
-            meta = yaml.safe_load(match.group(1) or "") or {}
-        except yaml.YAMLError as exc:
-            raise _Unreadable(f"has front matter that is not valid YAML ({str(exc).splitlines()[0]})") from exc
-        if not isinstance(meta, dict):
-            raise _Unreadable("has front matter that is not a mapping of keys to values")
+        meta = _front_matter(match.group(1) or "")
         text = text[match.end() :]
     heading = re.match(r"\s*#\s+(.+)", text)
     return _document(file, text, meta, heading.group(1).strip() if heading else _first_line_title(text))
 
 
-_BLOCK_TAGS = (
-    "p div section article main header footer aside nav h1 h2 h3 h4 h5 h6 li ul ol "
-    "blockquote pre table tr td th figcaption dt dd hr"
-).split()
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML's safe loader without anchors and aliases, and with nesting bounded.
+
+    An alias is a reference: nine nested lists of nine aliases are a few hundred bytes that stand for 9^9
+    strings, which any reader of the values (a title, tags) writes out in full: gigabytes (an "alias bomb").
+    Front matter has no use for them, so they are refused before anything is built.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Unreadable(
+                "has front matter with a YAML anchor or alias (&name, *name), which front matter does not "
+                "allow; write each value out"
+            )
+        self._depth += 1
+        try:
+            if self._depth > _FRONT_MATTER_MAX_DEPTH:
+                raise _Unreadable(f"has front matter nested more than {_FRONT_MATTER_MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _front_matter(block: str) -> dict[str, Any]:
+    """The metadata of a Markdown file's front matter; _Unreadable when it is too large, not YAML, or not a mapping."""
+    size = len(block.encode())
+    if size > FRONT_MATTER_MAX_BYTES:
+        raise _Unreadable(
+            f"has front matter of {size // 1024} kB; the limit is {FRONT_MATTER_MAX_BYTES // 1024} kB (title, "
+            "date, source, tags): move the rest into the text"
+        )
+    try:
+        meta = yaml.load(block, Loader=_FrontMatterLoader) or {}  # noqa: S506 (a safe loader, made stricter)
+    except yaml.YAMLError as exc:
+        raise _Unreadable(f"has front matter that is not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(meta, dict):
+        raise _Unreadable("has front matter that is not a mapping of keys to values")
+    return meta
 
 
 def _load_html(file: CorpusFile) -> Document:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(_read_text(file), "html.parser")
-    title_tag = soup.find("title")
-    heading = soup.find("h1")
-    title = (title_tag.get_text(" ", strip=True) if title_tag else "") or (
-        heading.get_text(" ", strip=True) if heading else ""
-    )
-    for tag in soup(
-        ["script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "head"]
-    ):
-        tag.decompose()
-    root = soup.find("article") or soup.find("main") or soup.body or soup
-    for br in root.find_all("br"):
-        br.replace_with("\n")
-    for block in root.find_all(_BLOCK_TAGS):
-        block.insert_before("\n\n")
-        block.insert_after("\n\n")
-    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in root.get_text().split("\n")]
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    meta: dict[str, Any] = {}
-    for name in ("date", "article:published_time", "pubdate"):
-        found = soup.find("meta", attrs={"name": name}) or soup.find("meta", attrs={"property": name})
-        if found and found.get("content"):
-            meta["date"] = found["content"]
-            break
-    return _document(file, text, meta, title or None)
+    try:
+        page = read_html(_read_text(file))
+    except HtmlError as exc:
+        raise _Unreadable(str(exc)) from exc
+    return _document(file, page.text, {"date": page.date}, page.title)
 
 
 class _PdfWarnings(logging.Handler):

@@ -13,8 +13,8 @@ import os
 import re
 import tempfile
 import unicodedata
-from collections.abc import Collection
-from contextlib import closing
+from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -108,7 +108,8 @@ def add_document(
     embeddings: SentenceEmbeddings | None = None,
     store: VectorStore | None = None,
     replace: bool = False,
-    indexed_sources: Collection[str] = (),
+    indexed_sources: Collection[str] | Callable[[], Collection[str]] = (),
+    lock: AbstractContextManager[object] | None = None,
 ) -> StoredUpload:
     """Put an uploaded file into the corpus's uploads folder and index it.
 
@@ -116,10 +117,20 @@ def add_document(
     with the reason, and the corpus is left as it was. A name already taken gets a number (report-2.txt),
     unless replace is set: then the earlier upload with that name (or that document id) is replaced.
 
-    indexed_sources: the files the index holds documents of, given with a Chroma server. Indexing makes the
-    server hold this machine's documents only, so an upload is refused when that would remove files that
-    another machine indexed and this one neither has nor ever indexed.
+    indexed_sources: the files the index holds documents of (or a function that gives them), with a Chroma
+    server. Indexing makes the server hold this machine's documents only, so an upload is refused when that
+    would remove files that another machine indexed and this one neither has nor ever indexed.
+
+    lock: held while the corpus and the index change, not while the file is checked: a document that is slow
+    to read holds up no other upload or ingest.
     """
+    name = _checked(settings, filename, data)
+    with lock or nullcontext():
+        _check_not_foreign(settings, filename, indexed_sources() if callable(indexed_sources) else indexed_sources)
+        return _store(settings, filename, data, name, embeddings, store, replace)
+
+
+def _check_not_foreign(settings: Settings, filename: str, indexed_sources: Collection[str]) -> None:
     foreign = files_indexed_elsewhere(settings, indexed_sources)
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
@@ -128,6 +139,10 @@ def add_document(
             f"index holds ({shown}), and indexing here would remove them from the Chroma server. Upload where "
             "`assistant ingest` runs, or give this server the same corpus folder."
         )
+
+
+def _checked(settings: Settings, filename: str, data: bytes) -> str:
+    """The safe name of an upload, once its size, type and text are checked; UsageError saying what is wrong."""
     limit = int(settings.max_upload_mb * 1024 * 1024)
     if len(data) > limit:
         raise UsageError(
@@ -137,10 +152,6 @@ def add_document(
     folder = settings.corpus_dir / settings.uploads_subdir
     if not (folder / name).resolve().is_relative_to(settings.corpus_dir.resolve()):
         raise UsageError(f"'{_shown(filename)}' would be written outside the corpus folder; rename it.")
-    safe_name = name
-    replaced = _same_document(folder, name) if replace and folder.is_dir() else []
-    if not replace:
-        name = _free_name(folder, name)
     with tempfile.TemporaryDirectory() as scratch:  # every upload type holds one document: only its text is checked
         probe = Path(scratch) / name
         probe.write_bytes(data)
@@ -149,6 +160,24 @@ def add_document(
     if failures or not documents:
         reason = failures[0].reason if failures else "holds no text"
         raise UsageError(f"'{_shown(filename)}' was not added: it {reason}.")
+    return name
+
+
+def _store(
+    settings: Settings,
+    filename: str,
+    data: bytes,
+    name: str,
+    embeddings: SentenceEmbeddings | None,
+    store: VectorStore | None,
+    replace: bool,
+) -> StoredUpload:
+    """Write a checked upload into the uploads folder under a free name (or in place of its namesake) and index it."""
+    folder = settings.corpus_dir / settings.uploads_subdir
+    safe_name = name
+    replaced = _same_document(folder, name) if replace and folder.is_dir() else []
+    if not replace:
+        name = _free_name(folder, name)
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{hashlib.sha256(name.encode()).hexdigest()[:16]}.partial"
     partial.write_bytes(data)
@@ -159,8 +188,12 @@ def add_document(
     for other in replaced:
         if other != name:
             (folder / other).unlink(missing_ok=True)
-    report = ingest(settings, embeddings, None, store)
     source = f"{settings.uploads_subdir}/{name}"
+    report = ingest(settings, embeddings, None, store)
+    refused = [failure.reason for failure in report.skipped if failure.source.split(":", 1)[0] == source]
+    if refused:  # read differently than the probe (a parse cut short): never left where every ingest reads it
+        (folder / name).unlink(missing_ok=True)
+        raise UsageError(f"'{_shown(filename)}' was not added: it {refused[0]}.")
     return StoredUpload(
         filename,
         source,

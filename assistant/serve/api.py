@@ -244,9 +244,14 @@ def check_exposure(settings: Settings, host: str) -> None:
         )
 
 
+# How long a stopping server (SIGTERM, Ctrl+C) waits for requests in progress: uvicorn's default is for ever,
+# so one slow client or upload kept it running until killed. An upload cut short is not kept (upload.py).
+SHUTDOWN_GRACE_SECONDS = 5
+
+
 def run_api(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the REST API with uvicorn until interrupted."""
     check_exposure(settings, host)
     import uvicorn
 
-    uvicorn.run(create_app(Assistant(settings)), host=host, port=port)
+    uvicorn.run(create_app(Assistant(settings)), host=host, port=port, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
