@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 from assistant.answer.base import Answerer
 from assistant.answer.extractive import ExtractiveAnswerer
-from assistant.answer.support import supports
+from assistant.answer.support import citation_supports
 from assistant.errors import IndexMissingError, UsageError
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings
@@ -205,10 +205,7 @@ class Assistant:
     def supports(self, claim: str, citation: Citation) -> bool:
         """Whether a citation's quote supports a claim, by the rule the chat answerer's check applies
         (answer/support.py), with this index's term weights."""
-        snapshot = self.search.snapshot
-        row = snapshot.row_of.get(citation.chunk_id)
-        passage = f"{citation.title} {citation.date or ''} {snapshot.chunks[row].text if row is not None else ''}"
-        return supports(claim, citation.quote, passage, snapshot.bm25.term_idf)
+        return citation_supports(claim, citation, self.search.snapshot)
 
     def resolve_k(self, k: int | None) -> int:
         """The number of passages to retrieve: k, or the setting; UsageError when out of range (limits.py)."""
