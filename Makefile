@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: run test setup browser lint gate
+.PHONY: run test test-fast setup browser lint gate
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ gate: setup
 	  --out eval/results/gate-dated --min fact_recall=1.0 --min answer_presence=1.0 \
 	  --min abstention_accuracy=1.0 --min citation_validity=1.0
 
+# CI lists the slowest tests, so a test that grows slow is seen.
 test: setup browser lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 	$(MAKE) gate
+
+# The quick loop while working: no servers started, no browser.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not server and not browser" --durations=15

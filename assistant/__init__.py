@@ -29,7 +29,7 @@ _EXPORTS = {
     "Document": "assistant.types",
     "Filters": "assistant.types",
     "IndexMissingError": "assistant.errors",
-    "IndexStatus": "assistant.pipeline",
+    "IndexStatus": "assistant.types",
     "IngestReport": "assistant.types",
     "ScoredChunk": "assistant.types",
     "SentenceEmbeddings": "assistant.index.embed",
@@ -66,10 +66,20 @@ if TYPE_CHECKING:
     from assistant.answer.base import ABSTENTION_REPLY, Answerer
     from assistant.errors import AssistantError, BackendError, CorpusError, IndexMissingError, UsageError
     from assistant.index.embed import SentenceEmbeddings
-    from assistant.pipeline import AnswerMode, Assistant, IndexStatus
+    from assistant.pipeline import AnswerMode, Assistant
     from assistant.retrieval.langchain import CorpusRetriever
     from assistant.settings import Settings
-    from assistant.types import Answer, ChunkInfo, Citation, Document, Filters, IngestReport, ScoredChunk, make_filters
+    from assistant.types import (
+        Answer,
+        ChunkInfo,
+        Citation,
+        Document,
+        Filters,
+        IndexStatus,
+        IngestReport,
+        ScoredChunk,
+        make_filters,
+    )
 
 
 def __getattr__(name: str) -> Any:

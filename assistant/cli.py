@@ -255,9 +255,34 @@ def _mcp(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.evaluation.run import run_eval_command
+    from tqdm import tqdm
 
-    return run_eval_command(args, settings, print, _progress_bar)
+    from assistant.evaluation.questions import load_questions
+    from assistant.evaluation.report import compare_table, gate_failures, load_compared, parse_minimums
+    from assistant.evaluation.run import run_eval
+    from assistant.pipeline import Assistant
+    from assistant.retrieval.timeframe import parse_date
+
+    count = len(load_questions(args.questions))  # a bad set, --min or --compare fails before the index is built
+    minimums = parse_minimums(args.min)
+    compared = load_compared(args.compare) if args.compare else None
+    as_of = parse_date(args.as_of)
+    assistant = Assistant(settings)
+    with _progress_bar() as bar:
+        assistant.ingest(progress=bar)
+    with tqdm(total=count, unit="q", desc="questions", disable=None) as questions:
+        run, out = run_eval(
+            assistant, args.questions, retriever=args.retriever, k=args.k, as_of=as_of, out=args.out,
+            compared=compared, progress=questions.update,
+        )  # fmt: skip
+    metrics = run.aggregate()
+    print(compare_table(metrics, compared, run.counts()))
+    print(f"\nWrote {out}/results.json, results.jsonl, report.md and metrics.png")
+    failures = gate_failures(metrics, minimums)
+    if failures:
+        print("Quality gate failed: " + "; ".join(failures))
+        return 1
+    return 0
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,15 +6,16 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING, Literal
 
 from assistant.answer.base import Answerer
 from assistant.answer.extractive import ExtractiveAnswerer
-from assistant.answer.support import supports
+from assistant.answer.support import citation_supports
 from assistant.errors import IndexMissingError, UsageError
 from assistant.index.chroma import VectorStore
-from assistant.index.embed import SentenceEmbeddings, embeddings_for
+from assistant.index.embed import SentenceEmbeddings
+from assistant.index.embed_providers import embeddings_for
 from assistant.ingest.sync import Progress, ingest
 from assistant.ingest.upload import StoredUpload, add_document
 from assistant.limits import checked_k, checked_question
@@ -22,7 +23,7 @@ from assistant.retrieval.hybrid import HybridSearch
 from assistant.retrieval.query import History, make_query
 from assistant.retrieval.timeframe import parse_date
 from assistant.settings import Settings
-from assistant.types import Answer, Citation, Filters, IngestReport, ScoredChunk
+from assistant.types import Answer, Citation, Filters, IndexStatus, IngestReport, ScoredChunk
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -31,23 +32,6 @@ if TYPE_CHECKING:
     from assistant.retrieval.langchain import CorpusRetriever
 
 AnswerMode = Literal["extractive", "chat"]
-
-
-@dataclass(frozen=True)
-class IndexStatus:
-    """What the index that questions are answered from holds."""
-
-    collection: str  # named after the corpus and the settings that shape the vectors
-    version: str  # names the index's contents: a hash of every document's hash
-    documents: int
-    chunks: int
-    first_date: str | None  # the earliest and latest document dates, when any document is dated
-    last_date: str | None
-    vector_store: Literal["embedded", "chroma-server"]
-
-    def to_json(self) -> dict[str, Any]:
-        """The status as plain JSON values."""
-        return asdict(self)
 
 
 class Assistant:
@@ -221,10 +205,7 @@ class Assistant:
     def supports(self, claim: str, citation: Citation) -> bool:
         """Whether a citation's quote supports a claim, by the rule the chat answerer's check applies
         (answer/support.py), with this index's term weights."""
-        snapshot = self.search.snapshot
-        row = snapshot.row_of.get(citation.chunk_id)
-        passage = f"{citation.title} {citation.date or ''} {snapshot.chunks[row].text if row is not None else ''}"
-        return supports(claim, citation.quote, passage, snapshot.bm25.term_idf)
+        return citation_supports(claim, citation, self.search.snapshot)
 
     def resolve_k(self, k: int | None) -> int:
         """The number of passages to retrieve: k, or the setting; UsageError when out of range (limits.py)."""

@@ -6,10 +6,29 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from assistant.errors import UsageError
-from assistant.retrieval.timeframe import TimeFrame
+
+
+@dataclass(frozen=True)
+class TimeFrame:
+    """An inclusive range of dates a question asks about, and the words that said so."""
+
+    start: dt.date
+    end: dt.date
+    phrase: str
+
+    def contains(self, day: dt.date) -> bool:
+        return self.start <= day <= self.end
+
+    def to_json(self) -> dict[str, str]:
+        """{"phrase": "this week", "start": "2025-06-24", "end": "2025-07-01"}"""
+        return {"phrase": self.phrase, "start": self.start.isoformat(), "end": self.end.isoformat()}
+
+    def described(self) -> str:
+        """How the question's words were read, for a reader: '"this week" was read as 2025-06-24 to 2025-07-01'."""
+        return f'"{self.phrase}" was read as {self.start.isoformat()} to {self.end.isoformat()}'
 
 
 @dataclass(frozen=True)
@@ -242,3 +261,20 @@ class IngestReport:
             "skipped": [{"source": f.source, "reason": f.reason} for f in self.skipped],
             "seconds": round(self.seconds, 2),
         }
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What the index that questions are answered from holds."""
+
+    collection: str  # named after the corpus and the settings that shape the vectors
+    version: str  # names the index's contents: a hash of every document's hash
+    documents: int
+    chunks: int
+    first_date: str | None  # the earliest and latest document dates, when any document is dated
+    last_date: str | None
+    vector_store: Literal["embedded", "chroma-server"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The status as plain JSON values."""
+        return asdict(self)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from assistant.index.chroma import VectorStore
-from assistant.index.embed import embeddings_for
+from assistant.index.embed_providers import embeddings_for
 from assistant.index.snapshot import DocumentInfo, Snapshot, open_snapshot
 from assistant.index.snapshot_build import SourceDocument, build_snapshot
 from assistant.ingest.sync import open_catalog

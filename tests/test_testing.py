@@ -11,7 +11,8 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 from assistant.errors import UsageError
-from assistant.index.embed import SentenceEmbeddings, embeddings_for
+from assistant.index.embed import SentenceEmbeddings
+from assistant.index.embed_providers import embeddings_for
 from assistant.settings import Settings
 from assistant.testing import FakeEmbeddings
 

@@ -17,7 +17,6 @@ from assistant.answer.base import ABSTENTION_REPLY
 from assistant.errors import UsageError
 from assistant.limits import MAX_HISTORY_TURNS
 from assistant.pipeline import Assistant
-from assistant.retrieval.timeframe import TimeFrame
 from assistant.serve.page import page_options
 from assistant.serve.render import (
     ABSTENTION_LABEL,
@@ -31,7 +30,7 @@ from assistant.serve.render import (
 )
 from assistant.serve.ui import EMPTY_QUESTION, EXAMPLE_QUESTIONS, ChatHandlers, Turn, build_ui, serve
 from assistant.settings import Settings
-from assistant.types import Answer, ChunkInfo, Citation, ScoredChunk
+from assistant.types import Answer, ChunkInfo, Citation, ScoredChunk, TimeFrame
 
 from .conftest import BUNDLED_CORPUS
 

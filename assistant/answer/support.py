@@ -13,13 +13,23 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from assistant.index.lexical import tokenize
+from assistant.index.snapshot import Snapshot
 from assistant.retrieval.query import coverage as weighted_coverage
 from assistant.retrieval.query import query_terms, word_term
+from assistant.types import Citation
 
 SUPPORT_RULE = "verbatim, or lexical: the claim's names and numbers in the passage, 60% of its IDF-weighted words"
 SUPPORT_THRESHOLD = 0.6
 
 Weights = Callable[[str], float]  # a term's IDF in the index
+
+
+def citation_supports(claim: str, citation: Citation, snapshot: Snapshot) -> bool:
+    """Whether a citation's quote supports a claim, its chunk (with its title and date) as the passage and the
+    index's IDF as the weights: what the evaluation's citation_support applies."""
+    row = snapshot.row_of.get(citation.chunk_id)
+    passage = f"{citation.title} {citation.date or ''} {snapshot.chunks[row].text if row is not None else ''}"
+    return supports(claim, citation.quote, passage, snapshot.bm25.term_idf)
 
 
 def supports(claim: str, quote: str, passage: str = "", idf: Weights | None = None) -> bool:

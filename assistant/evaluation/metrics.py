@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assistant.evaluation.questions import EvalQuestion
@@ -260,3 +260,23 @@ def percentile(values: Sequence[float], q: float) -> float:
     """The nearest-rank q-th percentile (q in 0..1) of values."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+@dataclass
+class EvalRun:
+    """A question set's results, and what the run was (its corpus, settings, index) for results.json."""
+
+    results: list[QuestionResult]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def aggregate(self) -> dict[str, float]:
+        """The run's metrics, as METRICS declares them."""
+        return aggregate(self.results)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "questions": len(self.results),
+            "answerable": sum(r.question.answerable for r in self.results),
+            "unanswerable": sum(not r.question.answerable for r in self.results),
+            "abstained": sum(r.answer.abstained for r in self.results),
+        }

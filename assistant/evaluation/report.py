@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from assistant.errors import UsageError
-from assistant.evaluation.metrics import BY_NAME, METRICS
-
-if TYPE_CHECKING:
-    from assistant.evaluation.run import EvalRun
+from assistant.evaluation.metrics import BY_NAME, METRICS, EvalRun
 
 
 def parse_minimums(items: list[str]) -> dict[str, float]:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
 from contextlib import closing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from assistant.answer.support import SUPPORT_RULE
-from assistant.evaluation.metrics import QuestionResult, aggregate
+from assistant.evaluation.metrics import EvalRun, QuestionResult
 from assistant.evaluation.questions import EvalQuestion, load_questions
-from assistant.evaluation.report import compare_table, gate_failures, load_compared, parse_minimums, write_results
+from assistant.evaluation.report import write_results
 from assistant.evaluation.scores import (
     CHUNKS_FOR_DOCUMENTS,
     RETRIEVAL_DEPTH,
@@ -23,32 +21,16 @@ from assistant.evaluation.scores import (
     citation_metrics,
     retrieval_metrics,
 )
-from assistant.retrieval.timeframe import parse_date
+from assistant.index.chroma import VectorStore
+from assistant.index.embed import SentenceEmbeddings
+from assistant.ingest.sync import open_catalog
 from assistant.settings import Settings
-from assistant.types import Answer, Citation, ScoredChunk
+from assistant.types import Answer, Citation, IndexStatus, ScoredChunk
 
 
 class _Pipeline(Protocol):
     def retrieve(self, query: str, k: int, history: Any = None, as_of: dt.date | None = None) -> list[ScoredChunk]: ...
     def ask(self, question: str, history: Any = None, k: int = 5, as_of: dt.date | None = None) -> Answer: ...
-
-
-@dataclass
-class EvalRun:
-    results: list[QuestionResult]
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def aggregate(self) -> dict[str, float]:
-        """The run's metrics, as METRICS declares them."""
-        return aggregate(self.results)
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "questions": len(self.results),
-            "answerable": sum(r.question.answerable for r in self.results),
-            "unanswerable": sum(not r.question.answerable for r in self.results),
-            "abstained": sum(r.answer.abstained for r in self.results),
-        }
 
 
 def evaluate(
@@ -83,28 +65,55 @@ def evaluate(
     return results
 
 
-def run_eval_command(
-    args: argparse.Namespace, settings: Settings, echo: Callable[[str], None], progress_bar: Callable[[], Any]
-) -> int:
-    """`assistant eval`: index the corpus, run the set, write the results, check the --min gates."""
-    from tqdm import tqdm
+class EvaluatedAssistant(Protocol):
+    """What a run needs of the assistant it evaluates (assistant.Assistant, already indexed)."""
 
-    from assistant.ingest.sync import open_catalog
-    from assistant.pipeline import Assistant
+    settings: Settings
+    store: VectorStore
+    embeddings: SentenceEmbeddings
 
-    questions = load_questions(args.questions)
-    minimums = parse_minimums(args.min)
-    compared = load_compared(args.compare) if args.compare else None
-    assistant = Assistant(settings)
-    with progress_bar() as bar:
-        assistant.ingest(progress=bar)
-    k = assistant.resolve_k(args.k)
+    def resolve_k(self, k: int | None) -> int: ...
+    def status(self) -> IndexStatus: ...
+    def answerer(self, mode: Any = None) -> Any: ...
+    def supports(self, claim: str, citation: Citation) -> bool: ...
+    def retrieve(
+        self, query: str, k: int | None = None, filters: Any = None, history: Any = None, as_of: Any = None
+    ) -> list[ScoredChunk]: ...
+    def ask(
+        self,
+        question: str,
+        history: Any = None,
+        k: int | None = None,
+        filters: Any = None,
+        mode: Any = None,
+        as_of: Any = None,
+    ) -> Answer: ...
+
+
+def run_eval(
+    assistant: EvaluatedAssistant,
+    questions_file: Path,
+    *,
+    retriever: str = "hybrid",
+    k: int | None = None,
+    as_of: dt.date | None = None,
+    out: Path | None = None,
+    compared: dict[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[EvalRun, Path]:
+    """`assistant eval` as a library call: ask a question set of an indexed assistant, through our pipeline or
+    a baseline retriever ("baseline", "bm25"), and write results.json, results.jsonl, report.md and a plot into
+    out (default: eval/results/<set>-<time>), with deltas against an earlier run's results.json; the run and
+    the folder written. It never prints; progress(n) is told as questions are done."""
+    settings = assistant.settings
+    questions = load_questions(questions_file)
+    k = assistant.resolve_k(k)
     pipeline: _Pipeline
-    if args.retriever == "baseline":
+    if retriever == "baseline":
         from assistant.evaluation.baseline import BaselinePipeline
 
         pipeline = BaselinePipeline(assistant.store, assistant.embeddings)
-    elif args.retriever == "bm25":
+    elif retriever == "bm25":
         from assistant.evaluation.bm25 import DocumentBM25Pipeline
 
         with closing(open_catalog(settings)) as documents:
@@ -112,18 +121,13 @@ def run_eval_command(
     else:
         pipeline = _HybridPipeline(assistant)
     status = assistant.status()
-    catalog = open_catalog(settings)
-    try:
-        texts = IndexTexts(catalog)
-        with tqdm(total=len(questions), unit="q", desc="questions", disable=None) as bar:
-            results = evaluate(questions, pipeline, texts, k, assistant.supports, bar.update, parse_date(args.as_of))
-    finally:
-        catalog.close()
+    with closing(open_catalog(settings)) as catalog:
+        results = evaluate(questions, pipeline, IndexTexts(catalog), k, assistant.supports, progress, as_of)
     run = EvalRun(results)
     run.info = {
-        "questions_file": str(args.questions),
+        "questions_file": str(questions_file),
         "corpus": str(settings.corpus_dir),
-        "retriever": args.retriever,
+        "retriever": retriever,
         "answerer": assistant.answerer().name,
         "support_check": SUPPORT_RULE,
         "k": k,
@@ -134,16 +138,9 @@ def run_eval_command(
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "settings": {key: str(value) for key, value in settings.model_dump().items() if key != "api_key"},
     }
-    out = args.out or Path("eval/results") / f"{args.questions.stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    out = out or Path("eval/results") / f"{questions_file.stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     write_results(run, out, compared)
-    metrics = run.aggregate()
-    echo(compare_table(metrics, compared, run.counts()))
-    echo(f"\nWrote {out}/results.json, results.jsonl, report.md and metrics.png")
-    failures = gate_failures(metrics, minimums)
-    if failures:
-        echo("Quality gate failed: " + "; ".join(failures))
-        return 1
-    return 0
+    return run, out
 
 
 class _HybridPipeline:

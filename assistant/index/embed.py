@@ -19,7 +19,7 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.errors import UsageError
 from assistant.index.windows import TokenEncoder, padded
-from assistant.settings import DEFAULT_EMBEDDING_MODEL, Precision, Settings
+from assistant.settings import DEFAULT_EMBEDDING_MODEL, Precision
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -108,22 +108,6 @@ class SentenceEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.encode_query(text).tolist()  # type: ignore[no-any-return]
-
-
-def embeddings_for(settings: Settings) -> SentenceEmbeddings:
-    """The embeddings the settings name, with their ONNX export kept beside the index.
-
-    'fake' or 'fake:N' names the model-free FakeEmbeddings of assistant.testing, for tests."""
-    if settings.embedding_model.split(":", 1)[0] == "fake":
-        from assistant.testing import FakeEmbeddings
-
-        try:
-            return FakeEmbeddings.named(settings.embedding_model)
-        except ValueError as exc:
-            raise UsageError(f"ASSISTANT_EMBEDDING_MODEL {exc}.") from None
-    return SentenceEmbeddings(
-        settings.embedding_model, settings.embed_batch_size, settings.index_dir / "models", settings.embed_precision
-    )
 
 
 def _gpu() -> bool:

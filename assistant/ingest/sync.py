@@ -24,7 +24,8 @@ import numpy as np
 from assistant.errors import CorpusError, IndexMissingError
 from assistant.index.catalog import Catalog
 from assistant.index.chroma import VectorStore
-from assistant.index.embed import SentenceEmbeddings, embeddings_for
+from assistant.index.embed import SentenceEmbeddings
+from assistant.index.embed_providers import embeddings_for
 from assistant.index.snapshot import Snapshot, current_version, index_version, open_snapshot, passage_text
 from assistant.index.snapshot_build import CatalogSource, build_snapshot
 from assistant.index.windows import TokenEncoder, WindowStates, encode_windows, plan_windows, pool

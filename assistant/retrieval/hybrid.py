@@ -8,13 +8,14 @@ from dataclasses import replace
 import numpy as np
 
 from assistant.index.chroma import VectorStore
-from assistant.index.embed import SentenceEmbeddings, embeddings_for
+from assistant.index.embed import SentenceEmbeddings
+from assistant.index.embed_providers import embeddings_for
 from assistant.index.mirror import SnapshotTracker
 from assistant.index.snapshot import Snapshot
 from assistant.retrieval.query import Query
-from assistant.retrieval.timeframe import TimeFrame, recency
+from assistant.retrieval.timeframe import recency
 from assistant.settings import Settings
-from assistant.types import Filters, ScoredChunk
+from assistant.types import Filters, ScoredChunk, TimeFrame
 
 # A question that names a time ("this week") also gets this many candidates of each ranker from the
 # documents dated then, so the frame's preference can reach them when the whole corpus outscores them.

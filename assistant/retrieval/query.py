@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from assistant.index.lexical import content_words, normalise, tokenize
 from assistant.retrieval.aliases import alias_table
 from assistant.retrieval.question_kind import asking_part, asks_about_change, expected_type
-from assistant.retrieval.timeframe import TimeFrame, resolve_as_of, timeframe
+from assistant.retrieval.timeframe import resolve_as_of, timeframe
+from assistant.types import TimeFrame
 
 # An alias counts half as much as the word the user typed. Source: not measured (set by hand with the alias
 # table; eval/README.md's Results are all measured with it).

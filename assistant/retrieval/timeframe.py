@@ -11,9 +11,9 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from assistant.errors import UsageError
+from assistant.types import TimeFrame  # the record; how questions name times is read here
 
 
 def recency(day: dt.date, now: dt.date, days: float) -> float:
@@ -50,26 +50,6 @@ _YEAR = r"((?:19|20)\d\d)"
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 31, "year": 366}
 
 _Rule = Callable[[re.Match[str], dt.date], "tuple[dt.date, dt.date] | None"]
-
-
-@dataclass(frozen=True)
-class TimeFrame:
-    """An inclusive range of dates a question asks about, and the words that said so."""
-
-    start: dt.date
-    end: dt.date
-    phrase: str
-
-    def contains(self, day: dt.date) -> bool:
-        return self.start <= day <= self.end
-
-    def to_json(self) -> dict[str, str]:
-        """{"phrase": "this week", "start": "2025-06-24", "end": "2025-07-01"}"""
-        return {"phrase": self.phrase, "start": self.start.isoformat(), "end": self.end.isoformat()}
-
-    def described(self) -> str:
-        """How the question's words were read, for a reader: '"this week" was read as 2025-06-24 to 2025-07-01'."""
-        return f'"{self.phrase}" was read as {self.start.isoformat()} to {self.end.isoformat()}'
 
 
 def parse_date(value: str | dt.date | None, what: str = "as-of date") -> dt.date | None:
