@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +13,14 @@ import pytest
 
 import assistant.index.snapshot_build as snapshot_build
 from assistant.cli import cli
-from assistant.index.snapshot import Snapshot, open_snapshot
+from assistant.index.snapshot import DamagedSnapshotError, Snapshot, open_snapshot
 from assistant.pipeline import Assistant
 from assistant.retrieval.query import make_query
 from assistant.settings import Settings
+from assistant.testing import FAKE_MODEL
 
 from .conftest import DATA, change_dated_corpus
+from .servers import ASSISTANT
 
 QUESTION = "Who attacked the port?"
 
@@ -44,6 +48,52 @@ def test_a_damaged_snapshot_is_reported_and_rebuilt_by_ingest(
     capsys.readouterr()
     assert cli(["ask", "--json", QUESTION]) == 0
     assert _without_timings(capsys.readouterr().out) == _without_timings(expected)
+
+
+def _flip_last_bytes(path: Path, count: int = 8) -> None:
+    """Change a file's last bytes in place, its size kept: what a bad disk or a stray write does."""
+    data = bytearray(path.read_bytes())
+    data[-count:] = bytes(0x7F ^ byte for byte in data[-count:])
+    path.write_bytes(bytes(data))
+
+
+def test_a_snapshot_changed_without_a_size_change_is_refused_and_ingest_repairs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A BM25 index array changed in place made `assistant ask` crash (SIGSEGV) and ingest report success."""
+    env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(DATA / "dated"), "ASSISTANT_EMBEDDING_MODEL": FAKE_MODEL}
+    monkeypatch.setenv("ASSISTANT_CORPUS_DIR", env["ASSISTANT_CORPUS_DIR"])
+    monkeypatch.setenv("ASSISTANT_EMBEDDING_MODEL", FAKE_MODEL)
+    assert cli(["ingest"]) == 0
+    capsys.readouterr()
+    assert cli(["ask", "--json", QUESTION]) == 0
+    expected = capsys.readouterr().out
+    settings = Settings()
+    folder = settings.index_path() / (settings.index_path() / "current").read_text()
+    _flip_last_bytes(folder / "bm25_indices.npy")
+
+    asked = subprocess.run([ASSISTANT, "ask", QUESTION], capture_output=True, text=True, env=env, timeout=300)
+    assert asked.returncode == 1, asked
+    assert asked.stderr.count("\n") == 1 and "bm25_indices.npy does not match its checksum" in asked.stderr
+    assert "run `assistant ingest`" in asked.stderr
+    assert cli(["ingest"]) == 0
+    capsys.readouterr()
+    assert cli(["ask", "--json", QUESTION]) == 0
+    assert _without_timings(capsys.readouterr().out) == _without_timings(expected)
+
+
+def test_any_file_of_a_snapshot_changed_in_place_is_detected(tmp_path: Path, fake_embeddings: str) -> None:
+    settings = Settings(corpus_dir=DATA / "dated")
+    Assistant(settings).ingest()
+    root = settings.index_path()
+    folder = root / (root / "current").read_text()
+    for path in sorted(p for p in folder.iterdir() if p.name != "manifest.json"):
+        original = path.read_bytes()
+        _flip_last_bytes(path, 1)
+        with pytest.raises(DamagedSnapshotError, match=f"{path.name} does not match its checksum"):
+            open_snapshot(root)
+        path.write_bytes(original)
+    open_snapshot(root)
 
 
 def _without_timings(printed: str) -> str:

@@ -29,7 +29,7 @@ from assistant.index.lexical import BM25Index
 from assistant.index.packed import PackedStrings
 from assistant.types import ChunkInfo, Filters
 
-FORMAT = 2  # bump when the files change: older snapshots are then rebuilt, not misread
+FORMAT = 3  # bump when the files change: older snapshots are then rebuilt, not misread (3: SHA-256 of each file)
 POINTER = "current"
 NO_INDEX = "No index for this corpus yet; run `assistant ingest` first."
 
@@ -134,9 +134,10 @@ def id_hash(chunk_id: str) -> int:
 class Snapshot:
     """One snapshot folder, opened: every array is memory-mapped, chunk texts are read when asked for."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, verify: bool = True) -> None:
+        """verify: check every file against its SHA-256 (skipped only by the build that just wrote them)."""
         self.folder = folder
-        manifest = _manifest(folder)
+        manifest = _manifest(folder, verify)
         self.name = folder.name  # what identifies this build: a rebuild of the same version gets a new folder
         self.version: str = manifest["version"]
         records = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
@@ -251,20 +252,35 @@ _ARRAYS = (
 )
 
 
-def _manifest(folder: Path) -> dict[str, Any]:
-    """The folder's manifest, after checking that every file it lists is there at its full size."""
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _manifest(folder: Path, verify: bool = True) -> dict[str, Any]:
+    """The folder's manifest, after checking that every file it lists is there at its full size and, with verify,
+    has the SHA-256 it lists.
+
+    A byte changed in place keeps the size, and a changed BM25 index array is read as an offset out of bounds
+    (a crash, not an error); a changed vector or text gives wrong answers. Hashing costs about 0.2 s for a
+    corpus of a thousand articles (35 MB of files at 160 MB/s on a busy 2-core machine), once a process."""
     try:
         manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DamagedSnapshotError(f"{folder} has no readable manifest ({type(exc).__name__})") from exc
     if manifest.get("format") != FORMAT:
         raise DamagedSnapshotError(f"{folder} is in format {manifest.get('format')}, not {FORMAT}")
-    for name, size in manifest["files"].items():
+    for name, listed in manifest["files"].items():
         path = folder / name
         actual = path.stat().st_size if path.exists() else None
-        if actual != size:
-            found = "missing" if actual is None else f"{actual} bytes instead of {size}"
+        if actual != listed["bytes"]:
+            found = "missing" if actual is None else f"{actual} bytes instead of {listed['bytes']}"
             raise DamagedSnapshotError(f"{path} is {found}")
+    if verify:
+        for name, listed in manifest["files"].items():
+            if file_sha256(folder / name) != listed["sha256"]:
+                raise DamagedSnapshotError(f"{folder / name} does not match its checksum")
     return manifest
 
 

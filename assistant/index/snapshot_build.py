@@ -31,6 +31,7 @@ from assistant.index.snapshot import (
     POINTER,
     DocumentInfo,
     Snapshot,
+    file_sha256,
     id_hash,
     index_version,
     open_snapshot,
@@ -100,7 +101,7 @@ def build_snapshot(source: SnapshotSource, root: Path, version: str | None = Non
         shutil.rmtree(building, ignore_errors=True)
         raise
     _switch(root, folder, keep=previous.name if previous else None)
-    return Snapshot(folder)
+    return Snapshot(folder, verify=False)  # finish() hashed its files a moment ago
 
 
 def _switch(root: Path, folder: Path, keep: str | None) -> None:
@@ -213,7 +214,10 @@ class _Writer:
         self.bm25.build().save(self.folder)
         records = [[d.doc_id, d.title, d.source, d.date, list(d.tags), d.url, d.doc_hash] for d in self.documents]
         (self.folder / "documents.json").write_text(json.dumps(records), encoding="utf-8")
-        files = {path.name: path.stat().st_size for path in sorted(self.folder.iterdir())}
+        files = {
+            path.name: {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+            for path in sorted(self.folder.iterdir())
+        }
         manifest = {
             "format": FORMAT,
             "version": version,
