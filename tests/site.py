@@ -38,6 +38,7 @@ class LocalSite:
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
+        self.prefixes: dict[str, Route] = {}  # every path starting with the key, e.g. an API with varying queries
         self.seen: list[Seen] = []
         site = self
 
@@ -45,7 +46,9 @@ class LocalSite:
             def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
                 request = Seen(self.path, time.monotonic(), {k.lower(): v for k, v in self.headers.items()})
                 site.seen.append(request)
-                route = site.routes.get(self.path)
+                route = site.routes.get(self.path) or next(
+                    (route for prefix, route in site.prefixes.items() if self.path.startswith(prefix)), None
+                )
                 if route is None:
                     reply = Reply("not found", 404)
                 else:

@@ -12,17 +12,20 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import numpy as np
 
-SHINGLE_WORDS = 5
-PERMUTATIONS = 64
-NEAR_DUPLICATE = 0.7  # estimated Jaccard similarity of 5-word shingles at or above which a text is a copy
+SHINGLE_WORDS = 3
+PERMUTATIONS = 128
+NEAR_DUPLICATE = 0.55  # estimated Jaccard similarity of 3-word shingles at or above which a text is a copy
 
 # Query parameters that track a click rather than name a page.
 _TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_ga|ref|ref_src|cmpid|ocid|at_\w+)$")
 _WORD = re.compile(r"\w+")
-_PRIME = np.uint64((1 << 61) - 1)
+# Hashes (a * x + b) mod p with x, a, b below p = 2**31 - 1: the product stays below 2**62 in uint64, and
+# the modulus, far below the product's range, mixes (a larger p barely wraps, and every "permutation"
+# then keeps nearly the same order: similarities measured 0.39 for texts of Jaccard 0.80).
+_PRIME = np.uint64((1 << 31) - 1)
 _generator = np.random.default_rng(20250701)  # fixed: signatures stored by one sync are compared by the next
-_A = _generator.integers(1, 1 << 31, PERMUTATIONS, dtype=np.uint64)
-_B = _generator.integers(0, 1 << 31, PERMUTATIONS, dtype=np.uint64)
+_A = _generator.integers(1, (1 << 31) - 1, PERMUTATIONS, dtype=np.uint64)
+_B = _generator.integers(0, (1 << 31) - 1, PERMUTATIONS, dtype=np.uint64)
 
 
 def canonical_url(url: str) -> str:
@@ -38,7 +41,7 @@ def canonical_url(url: str) -> str:
 
 
 def signature(text: str) -> list[int]:
-    """The text's MinHash signature over its lower-cased 5-word shingles."""
+    """The text's MinHash signature over its lower-cased 3-word shingles."""
     words = _WORD.findall(text.lower())
     shingles = {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(max(1, len(words) - SHINGLE_WORDS + 1))}
     hashed = np.fromiter(
@@ -46,8 +49,7 @@ def signature(text: str) -> list[int]:
         dtype=np.uint64,
         count=len(shingles),
     )
-    # (a * x + b) mod p for each permutation: below 2**63, so uint64 never overflows.
-    permuted = (_A[:, None] * hashed[None, :] + _B[:, None]) % _PRIME
+    permuted = (_A[:, None] * (hashed[None, :] % _PRIME) + _B[:, None]) % _PRIME
     return [int(value) for value in permuted.min(axis=1)]
 
 
