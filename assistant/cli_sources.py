@@ -6,7 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from assistant.retrieval.timeframe import parse_date
 from assistant.settings import Settings
 
 
@@ -79,15 +78,9 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sync(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.sources.service import sync
+    from assistant.pipeline import Assistant
 
-    reports = sync(settings, args.names, parse_date(args.since, "--since date"), args.max)
-    changed = any(report.added or report.updated for report in reports)
-    ingested = None
-    if changed and not args.no_ingest:
-        from assistant.pipeline import Assistant
-
-        ingested = Assistant(settings).ingest()
+    reports, ingested = Assistant(settings).sync_sources(args.names, args.since, args.max, not args.no_ingest)
     if args.json:
         record = {"sources": [r.to_json() for r in reports], "ingest": ingested.to_json() if ingested else None}
         print(json.dumps(record, indent=2, ensure_ascii=False))

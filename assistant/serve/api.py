@@ -39,6 +39,7 @@ from assistant.serve.schema import (
     RetrieveRequest,
     RetrieveResponse,
 )
+from assistant.serve.sources_api import sources_router
 from assistant.settings import Settings
 from assistant.types import Answer
 
@@ -120,6 +121,7 @@ def create_app(assistant: Assistant) -> FastAPI:
         stored = await run_in_threadpool(assistant.add_document, filename, data, replace)
         return JSONResponse(stored.to_json(), status_code=201)
 
+    v1.include_router(sources_router(assistant))
     app.include_router(v1)
     # Outermost of our layers: it answers before FastAPI reads a body, for the routes mounted later too.
     app.add_middleware(
