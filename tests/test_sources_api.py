@@ -72,7 +72,7 @@ def test_sources_are_added_synced_listed_and_removed_over_rest(
         second = client.post("/v1/sources", json={"name": "page", "url": f"{site.base}/news/grain", "kind": "page"})
         assert second.status_code == 201 and second.json()["kind"] == "page"
 
-        synced = client.post("/v1/sources/sync", json={"names": ["ministry"], "max": 5})
+        synced = client.post("/v1/sync", json={"names": ["ministry"], "max": 5})
         assert synced.status_code == 200, synced.text
         [report] = synced.json()["sources"]
         assert len(report["added"]) == 2 and report["duplicates"] == 1
@@ -87,7 +87,9 @@ def test_sources_are_added_synced_listed_and_removed_over_rest(
 
         removed = client.delete("/v1/sources/ministry")
         assert removed.json() == {"removed": "ministry", "documents_kept_in": "sources/ministry"}
-        assert client.delete("/v1/sources/ministry").status_code == 400
+        assert client.delete("/v1/sources/ministry").status_code == 404
+        allowed = client.request("PATCH", "/v1/sources")
+        assert allowed.status_code == 405 and allowed.headers["allow"] == "GET, POST"
 
 
 def test_a_loopback_source_is_refused_over_rest_unless_allowed(
@@ -97,6 +99,6 @@ def test_a_loopback_source_is_refused_over_rest_unless_allowed(
         refused = client.post("/v1/sources", json={"name": "local", "url": f"{site.base}/feed.xml"})
         assert refused.status_code == 400
         assert "127.0.0.1, a loopback address" in refused.json()["error"]["message"]
-        bad = client.post("/v1/sources/sync", json={"since": "yesterday"})
+        bad = client.post("/v1/sync", json={"since": "yesterday"})
         assert bad.status_code == 400 and "YYYY-MM-DD" in bad.json()["error"]["message"]
     assert site.seen == []

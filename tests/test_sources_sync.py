@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from assistant.errors import UsageError
+from assistant.errors import NotConfiguredError, UsageError
 from assistant.settings import Settings
 from assistant.sources.fetch import NO_CONTACT
 from assistant.sources.registry import load_state
@@ -128,7 +128,7 @@ def test_user_agent_names_the_project_and_the_contact(site: LocalSite, tmp_path:
 def test_sync_refuses_to_fetch_without_a_contact(site: LocalSite, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     new_source(corpus, "ministry", f"{site.base}/feed.xml")
-    with pytest.raises(UsageError, match="ASSISTANT_SOURCES_CONTACT"):
+    with pytest.raises(NotConfiguredError, match="ASSISTANT_SOURCES_CONTACT"):
         sync(settings_for(corpus, sources_contact=None))
     assert site.seen == [] and NO_CONTACT
 

@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from assistant.errors import AssistantError, UsageError
+from assistant.errors import AssistantError, NotConfiguredError
 from assistant.settings import Settings
 from assistant.sources.net import Network, Resolver, allowed_networks, checked_address, system_resolver
 from assistant.sources.robots import ROBOTS_AGENT, Robots
@@ -49,7 +49,7 @@ class FetchPolicy:
     def from_settings(cls, settings: Settings) -> FetchPolicy:
         contact = (settings.sources_contact or "").strip()
         if not contact:
-            raise UsageError(NO_CONTACT)
+            raise NotConfiguredError(NO_CONTACT)
         return cls(
             user_agent=f"{ROBOTS_AGENT}/0.1 (+{contact})",
             delay=settings.sources_delay,

@@ -16,7 +16,7 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from assistant.errors import UsageError
+from assistant.errors import NotFoundError, UsageError
 from assistant.ingest.sync import SOURCES_FILE
 from assistant.sources.records import Source, SourceState, make_source
 
@@ -61,7 +61,7 @@ def find_source(corpus_dir: Path, name: str) -> Source:
     for source in load_sources(corpus_dir):
         if source.name == name:
             return source
-    raise UsageError(f"No source named '{name}'; `assistant sources list` shows the sources.")
+    raise NotFoundError(f"No source named '{name}'; `assistant sources list` shows the sources.")
 
 
 def add_source(corpus_dir: Path, source: Source) -> None:
@@ -85,7 +85,7 @@ def remove_source(corpus_dir: Path, name: str) -> None:
     path = sources_path(corpus_dir)
     document = _read(path)
     if name not in document:
-        raise UsageError(f"No source named '{name}'; `assistant sources list` shows the sources.")
+        raise NotFoundError(f"No source named '{name}'; `assistant sources list` shows the sources.")
     document.remove(name)
     atomic_write(path, tomlkit.dumps(document).encode())
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from assistant.errors import UsageError
+from assistant.errors import NotConfiguredError, NotFoundError, UsageError
 from assistant.settings import Settings
 from assistant.sources.catalogue import CATALOGUE
 from assistant.sources.fetch import Fetcher, FetchPolicy
@@ -63,7 +63,7 @@ def new_source(
     known = CATALOGUE.get(name)
     if url is None and known is None:
         names = ", ".join(CATALOGUE)
-        raise UsageError(f"'{name}' is not in the catalogue ({names}); give its URL too: sources add NAME URL.")
+        raise NotFoundError(f"'{name}' is not in the catalogue ({names}); give its URL too: sources add NAME URL.")
     base = known if known is not None and url in (None, known.url) else None
     source = make_source(
         name,
@@ -102,7 +102,7 @@ def sync(
         raise UsageError(f"--max {max_new} is not valid; give a whole number of documents, 1 or more.")
     chosen = [find_source(settings.corpus_dir, name) for name in names] if names else load_sources(settings.corpus_dir)
     if not chosen:
-        raise UsageError("There are no sources to sync; add one with `assistant sources add NAME [URL]`.")
+        raise NotConfiguredError("There are no sources to sync; add one with `assistant sources add NAME [URL]`.")
     fetcher = Fetcher(policy, resolve=resolve)
     try:
         return [sync_source(settings.corpus_dir, source, fetcher, since, max_new) for source in chosen]
