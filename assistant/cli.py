@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.cli_sources import add_sources_command
 from assistant.errors import AssistantError
 from assistant.settings import Settings, describe_settings, load_settings
 
@@ -135,6 +136,8 @@ def _parser() -> argparse.ArgumentParser:
         help="the date questions are asked from when they have no question_date (default: today)",
     )
     evaluate.set_defaults(run=_eval)
+
+    add_sources_command(commands)
 
     show = commands.add_parser("settings", help="print the settings in effect")
     show.set_defaults(run=_settings)

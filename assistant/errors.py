@@ -9,6 +9,14 @@ class UsageError(AssistantError):
     """The caller asked for something invalid: a bad question, option or filter."""
 
 
+class NotFoundError(UsageError):
+    """The caller named something that does not exist: a source, a catalogue entry."""
+
+
+class NotConfiguredError(AssistantError):
+    """A valid request this installation is not set up for yet (no sources, no contact address)."""
+
+
 class CorpusError(AssistantError):
     """The corpus folder is missing, empty or holds nothing readable."""
 

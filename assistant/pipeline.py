@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from assistant.answer.chat import ChatAnswerer
     from assistant.retrieval.langchain import CorpusRetriever
+    from assistant.sources.records import SyncReport
 
 AnswerMode = Literal["extractive", "chat"]
 
@@ -83,6 +84,20 @@ class Assistant:
         """Bring the index up to date with the corpus folder."""
         with self._ingesting:
             return ingest(self.settings, self.embeddings, progress, self.store)
+
+    def sync_sources(
+        self,
+        names: list[str] | None = None,
+        since: str | dt.date | None = None,
+        max_new: int | None = None,
+        ingest: bool = True,
+    ) -> tuple[list[SyncReport], IngestReport | None]:
+        """Fetch what is new at the corpus's sources (all, or those named), then ingest it when anything changed."""
+        from assistant.sources.service import sync
+
+        reports = sync(self.settings, names, parse_date(since, "--since date"), max_new)
+        changed = any(report.added or report.updated for report in reports)
+        return reports, self.ingest() if changed and ingest else None
 
     def add_document(self, filename: str, data: bytes, replace: bool = False) -> StoredUpload:
         """Add an uploaded file to the corpus and index it at once; returns where it went and what it holds.

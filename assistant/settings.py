@@ -117,6 +117,39 @@ class Settings(BaseSettings):
         default=Path("feedback/feedback.jsonl"),
         description="JSONL file that thumbs up/down in the web chat append to (an eval question set).",
     )
+    sources_contact: str | None = Field(
+        default=None,
+        description="An e-mail address or URL where the operators of the sites a source sync fetches from can reach "
+        "you; it goes in the User-Agent, and `assistant sources sync` refuses to fetch without it.",
+    )
+    sources_delay: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=600.0,
+        description="Seconds between two requests to one host when syncing sources (a robots.txt Crawl-delay "
+        "that asks for more wins).",
+    )
+    sources_timeout: float = Field(
+        default=20.0, gt=0.0, le=300.0, description="Seconds a source request may take to connect or to send data."
+    )
+    sources_max_mb: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=50.0,
+        description="Largest response a source sync reads, in MB; a larger one is skipped.",
+    )
+    sources_max_wait: float = Field(
+        default=300.0,
+        ge=0.0,
+        le=3600.0,
+        description="Longest Retry-After (seconds) a sync waits out after a 429 or 503; a longer one ends that "
+        "source's sync until the next.",
+    )
+    sources_allow_networks: str = Field(
+        default="",
+        description="Comma-separated address ranges (127.0.0.1/32, 10.0.0.0/8) sources may fetch from besides "
+        "public addresses; empty: loopback, link-local and private addresses are refused.",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

@@ -38,6 +38,8 @@ from assistant.types import Chunk, ChunkInfo, Document, IngestReport, LoadFailur
 # progress(done, total, what): characters of document text embedded so far, of all to embed
 Progress = Callable[[int, int, str], None]
 
+# The corpus folder's list of sources to fetch from (assistant/sources/): configuration, not a document.
+SOURCES_FILE = "sources.toml"
 _DOCUMENTS_PER_PASS = 16
 _WINDOWS_PER_COMMIT = 256  # about 250 kB of text: a minute of work at most on two cores
 
@@ -70,7 +72,7 @@ def ingest(
     corpus = settings.corpus_dir
     if not corpus.is_dir():
         raise CorpusError(f"Corpus folder '{corpus}' does not exist; create it or set ASSISTANT_CORPUS_DIR.")
-    files = scan_corpus(corpus)
+    files = [file for file in scan_corpus(corpus) if file.relative != SOURCES_FILE]
     report = IngestReport(collection=settings.index_name())
     embeddings = embeddings or embeddings_for(settings)
     store = store or VectorStore(settings)

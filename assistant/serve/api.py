@@ -24,8 +24,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
-from assistant.errors import AssistantError, BackendError, CorpusError, IndexMissingError, UsageError
+from assistant.errors import (
+    AssistantError,
+    BackendError,
+    CorpusError,
+    IndexMissingError,
+    NotConfiguredError,
+    NotFoundError,
+    UsageError,
+)
 from assistant.pipeline import Assistant
 from assistant.serve.guard import MISSING_KEY, WRONG_KEY, BodyTooLarge, Guard, error_body
 from assistant.serve.schema import (
@@ -39,6 +48,7 @@ from assistant.serve.schema import (
     RetrieveRequest,
     RetrieveResponse,
 )
+from assistant.serve.sources_api import sources_router
 from assistant.settings import Settings
 from assistant.types import Answer
 
@@ -49,11 +59,13 @@ class _NotConfigured(AssistantError):
 
 # Who is at fault decides the status: the caller (4xx) or a service we depend on (503).
 _STATUS: dict[type[AssistantError], int] = {
+    NotFoundError: 404,
     UsageError: 400,
     IndexMissingError: 409,
     CorpusError: 409,
     BackendError: 503,
     _NotConfigured: 409,
+    NotConfiguredError: 409,
 }
 _log = logging.getLogger(__name__)
 NO_CHAT_MODEL = "This server has no chat model; ask with mode 'extractive' (its operator can set ASSISTANT_LLM)."
@@ -120,6 +132,8 @@ def create_app(assistant: Assistant) -> FastAPI:
         stored = await run_in_threadpool(assistant.add_document, filename, data, replace)
         return JSONResponse(stored.to_json(), status_code=201)
 
+    for router in sources_router(assistant):
+        v1.include_router(router)
     app.include_router(v1)
     # Outermost of our layers: it answers before FastAPI reads a body, for the routes mounted later too.
     app.add_middleware(
@@ -216,12 +230,25 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         kind = "RequestTooLarge" if isinstance(exc, BodyTooLarge) else "HTTPError"
-        return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette names the methods of one route; a path may have several
+            headers = {**(headers or {}), "Allow": ", ".join(_methods_of(request))}
+        return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=headers)
 
     app.add_exception_handler(AssistantError, assistant_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(_Unauthorized, unauthorized)
     app.add_exception_handler(HTTPException, http_error)
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route serves at the request's path."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
 
 
 def is_loopback(host: str) -> bool:

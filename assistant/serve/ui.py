@@ -24,6 +24,7 @@ from assistant.pipeline import AnswerMode, Assistant
 from assistant.retrieval.timeframe import parse_date
 from assistant.serve import render
 from assistant.serve.feedback import Verdict, record_feedback
+from assistant.serve.sources_ui import sources_tab
 from assistant.settings import Settings
 from assistant.types import Answer, make_filters
 
@@ -241,66 +242,72 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
             "<p>Answers from the news corpus on the Russia–Ukraine war alone, with a source for every claim.</p>"
             "</header>"
         )
-        with gr.Row(equal_height=False, elem_id="layout"):
-            with gr.Column(scale=3, min_width=320, elem_id="chat-column"):
-                chatbot = gr.Chatbot(
-                    elem_id="chat",
-                    label="Chat",
-                    show_label=False,
-                    height="62vh",
-                    min_height=320,
-                    examples=[{"text": question} for question in EXAMPLE_QUESTIONS],
-                    placeholder="**Ask about the corpus.** Every answer quotes its sources; pick an example to start.",
-                    feedback_options=("Like", "Dislike"),
-                    latex_delimiters=[],
-                    sanitize_html=True,
-                    allow_tags=False,
-                    buttons=[],
-                    group_consecutive_messages=False,
-                )
-                question = gr.Textbox(
-                    elem_id="question",
-                    show_label=False,
-                    placeholder="Ask a question, e.g. What are Russia's preconditions?",
-                    submit_btn="Ask",
-                    max_length=MAX_QUESTION_CHARS,
-                    autofocus=True,
-                )
-                with gr.Accordion("Settings", open=False, elem_id="settings"):
-                    k = gr.Slider(1, max(20, settings.k), value=settings.k, step=1, label="Passages retrieved")
-                    with gr.Row(visible=dates is not None):
-                        info = f"Documents are dated {dates[0]} to {dates[1]}." if dates else None
-                        date_from = gr.Textbox(label="From date", placeholder="YYYY-MM-DD", info=info, min_width=140)
-                        date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD", min_width=140)
-                    as_of = gr.Textbox(
-                        label="As of",
-                        placeholder="YYYY-MM-DD (default: today)",
-                        info="Answer as on this date: later documents are not used, and 'this week' means the "
-                        "week before it.",
-                        elem_id="as-of",
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Chat", elem_id="chat-tab"), gr.Row(equal_height=False, elem_id="layout"):
+                with gr.Column(scale=3, min_width=320, elem_id="chat-column"):
+                    chatbot = gr.Chatbot(
+                        elem_id="chat",
+                        label="Chat",
+                        show_label=False,
+                        height="62vh",
+                        min_height=320,
+                        examples=[{"text": question} for question in EXAMPLE_QUESTIONS],
+                        placeholder="**Ask about the corpus.** Every answer quotes its sources; "
+                        "pick an example to start.",
+                        feedback_options=("Like", "Dislike"),
+                        latex_delimiters=[],
+                        sanitize_html=True,
+                        allow_tags=False,
+                        buttons=[],
+                        group_consecutive_messages=False,
                     )
-                    mode = gr.Radio(
-                        modes,
-                        value=modes[-1][1],
-                        label="Answer mode",
-                        info=None if assistant.chat_model else "Set ASSISTANT_LLM to answer with a chat model.",
-                        interactive=len(modes) > 1,
+                    question = gr.Textbox(
+                        elem_id="question",
+                        show_label=False,
+                        placeholder="Ask a question, e.g. What are Russia's preconditions?",
+                        submit_btn="Ask",
+                        max_length=MAX_QUESTION_CHARS,
+                        autofocus=True,
                     )
-                with gr.Accordion("Add a document", open=False, elem_id="add-document"):
-                    upload = gr.File(
-                        label=f"A {file_type_names(uploads=True)} file, up to {settings.max_upload_mb:g} MB",
-                        file_types=list(UPLOAD_SUFFIXES),
-                        type="filepath",
-                        elem_id="upload",
-                    )
-                    replace = gr.Checkbox(
-                        label="Replace an earlier upload of the same name",
-                        info="Otherwise a file whose name is taken is saved under a new one (report-2.txt).",
-                        elem_id="upload-replace",
-                    )
-                    upload_result = gr.HTML(elem_id="upload-result")
-            with gr.Column(scale=2, min_width=280, elem_id="sources-column"):
-                sources = gr.HTML(render.sources_panel([]), label="Sources", elem_id="sources")
+                    with gr.Accordion("Settings", open=False, elem_id="settings"):
+                        k = gr.Slider(1, max(20, settings.k), value=settings.k, step=1, label="Passages retrieved")
+                        with gr.Row(visible=dates is not None):
+                            info = f"Documents are dated {dates[0]} to {dates[1]}." if dates else None
+                            date_from = gr.Textbox(
+                                label="From date", placeholder="YYYY-MM-DD", info=info, min_width=140
+                            )
+                            date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD", min_width=140)
+                        as_of = gr.Textbox(
+                            label="As of",
+                            placeholder="YYYY-MM-DD (default: today)",
+                            info="Answer as on this date: later documents are not used, and 'this week' means the "
+                            "week before it.",
+                            elem_id="as-of",
+                        )
+                        mode = gr.Radio(
+                            modes,
+                            value=modes[-1][1],
+                            label="Answer mode",
+                            info=None if assistant.chat_model else "Set ASSISTANT_LLM to answer with a chat model.",
+                            interactive=len(modes) > 1,
+                        )
+                    with gr.Accordion("Add a document", open=False, elem_id="add-document"):
+                        upload = gr.File(
+                            label=f"A {file_type_names(uploads=True)} file, up to {settings.max_upload_mb:g} MB",
+                            file_types=list(UPLOAD_SUFFIXES),
+                            type="filepath",
+                            elem_id="upload",
+                        )
+                        replace = gr.Checkbox(
+                            label="Replace an earlier upload of the same name",
+                            info="Otherwise a file whose name is taken is saved under a new one (report-2.txt).",
+                            elem_id="upload-replace",
+                        )
+                        upload_result = gr.HTML(elem_id="upload-result")
+                with gr.Column(scale=2, min_width=280, elem_id="sources-column"):
+                    sources = gr.HTML(render.sources_panel([]), label="Sources", elem_id="sources")
+            with gr.Tab("Sources", elem_id="sources-tab"):
+                sources_tab(assistant)
 
         ask_inputs = [question, turns, k, date_from, date_to, mode, as_of]
         ask_outputs = [question, chatbot, turns, sources]
