@@ -100,6 +100,7 @@ class ChatHandlers:
         date_to: str | None = None,
         mode: AnswerMode | None = None,
         as_of: str | None = None,
+        voices: list[str] | None = None,
     ) -> Iterator[tuple[str, list[Message], list[Turn], str]]:
         """Answer a question as it is composed: yields (question box, messages, turns, sources panel).
 
@@ -110,7 +111,7 @@ class ChatHandlers:
         number = len(turns)
         asked = {"role": "user", "content": render.question_html(question)}
         try:
-            filters = make_filters(None, (date_from or "").strip(), (date_to or "").strip())
+            filters = make_filters(None, (date_from or "").strip(), (date_to or "").strip(), voices=voices)
             history = history_of(turns)[-MAX_HISTORY_TURNS:]  # only the latest turns matter for a follow-up
             stream = self.assistant.ask_stream(
                 question, history, parse_k(k), filters or None, mode or None, as_of or None
@@ -279,6 +280,16 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                         "week before it.",
                         elem_id="as-of",
                     )
+                    voice_choices = assistant.voices()
+                    voices = gr.Dropdown(
+                        voice_choices,
+                        value=[],
+                        multiselect=True,
+                        label="Voices",
+                        info="Answer only from documents of these voices (whose position they state).",
+                        visible=bool(voice_choices),
+                        elem_id="voices",
+                    )
                     mode = gr.Radio(
                         modes,
                         value=modes[-1][1],
@@ -302,7 +313,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
             with gr.Column(scale=2, min_width=280, elem_id="sources-column"):
                 sources = gr.HTML(render.sources_panel([]), label="Sources", elem_id="sources")
 
-        ask_inputs = [question, turns, k, date_from, date_to, mode, as_of]
+        ask_inputs = [question, turns, k, date_from, date_to, mode, as_of, voices]
         ask_outputs = [question, chatbot, turns, sources]
         check_inputs = [question, date_from, date_to, as_of]
         # A question is checked in an event of its own: its gr.Error then shows as a message only, while
