@@ -212,9 +212,10 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         print("\nSources:")
         for citation in answer.citations:
             dated = f", {citation.date}" if citation.date else ""
+            who = f", {citation.attribution()}" if citation.attribution() else ""
             print(
                 _wrap(
-                    f"[{citation.n}] {citation.title}{dated} "
+                    f"[{citation.n}] {citation.title}{dated}{who} "
                     f"({citation.source}, characters {citation.start}-{citation.end})",
                     "    ",
                 )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.answer.base import Answerer
 from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.speakers import attribute_answer, speaker_table
 from assistant.answer.support import supports
 from assistant.errors import IndexMissingError, UsageError
 from assistant.index.chroma import VectorStore
@@ -235,6 +236,7 @@ class Assistant:
             if event is None:
                 raise RuntimeError(f"The answerer {answerer.name} ended without an Answer.")
             if isinstance(event, Answer):
+                event = attribute_answer(event, speaker_table(self.settings.corpus_dir))
                 yield replace(event, timings_ms={"retrieve": retrieve_ms, "answer": answer_ms}, time_frame=query.frame)
                 return
             yield event

@@ -143,6 +143,12 @@ class Citation:
             license=chunk.license,
         )
 
+    def attribution(self) -> str | None:
+        """Whose claim the quote is, for a reader: 'Dmitry Peskov (Russia: government)', the voice alone, or None."""
+        if self.speaker and self.voice:
+            return f"{self.speaker} ({self.voice})"
+        return self.speaker or self.voice
+
     def to_json(self) -> dict[str, Any]:
         """The citation as in `ask --json`: voice, publisher and speaker are null when unknown."""
         record = asdict(self)

@@ -20,18 +20,10 @@ from assistant.serve.mcp import create_server
 from assistant.serve.ui import ChatHandlers
 from assistant.types import Answer, Filters, make_filters, voice_keys, with_voices
 
-from .conftest import DATA
+from .conftest import VOICES
 
-VOICES = DATA / "voices"
 AS_OF = "2022-06-01"
 BUCHA = "What happened in Bucha?"
-
-
-@pytest.fixture(scope="session")
-def voices(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    from .conftest import _ingested
-
-    return _ingested(VOICES, tmp_path_factory, "voices-index")
 
 
 def _voices_of(answer: Answer) -> set[str | None]:
