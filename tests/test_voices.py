@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from assistant.answer.voices import MISSING_SIDE
 from assistant.cli import cli
 from assistant.index.chroma import chroma_where
 from assistant.pipeline import Assistant
@@ -100,3 +101,21 @@ def test_web_chat_voice_control_filters_the_answer(voices: Assistant, tmp_path: 
     handlers = ChatHandlers(voices, feedback_path=tmp_path / "feedback.jsonl", uploaded=set())
     *_, (_, _, turns, _) = handlers.respond(BUCHA, [], as_of=AS_OF, voices=["Russia: government"])
     assert turns and _voices_of(turns[-1].answer) == {"Russia: government"}
+
+
+def test_a_question_about_one_side_is_answered_from_its_own_statements(voices: Assistant) -> None:
+    answer = voices.ask("What does Russia demand from Ukraine?", as_of=AS_OF)
+    assert not answer.abstained and answer.citations[0].voice == "Russia: government"
+    assert " said (2022-03-01): " in answer.text
+
+
+def test_a_contested_question_is_answered_side_by_side(voices: Assistant) -> None:
+    answer = voices.ask("Who is to blame for the killings in Bucha?", as_of=AS_OF)
+    assert sorted(c.voice or "" for c in answer.citations) == ["Russia: government", "Ukraine: government"]
+    assert all(f"({c.date}): {c.quote} [{c.n}]" in answer.text for c in answer.citations)
+
+
+def test_a_side_without_a_statement_is_said_to_have_none(voices: Assistant) -> None:
+    answer = voices.ask("What do both sides say about the blocked grain exports?", as_of=AS_OF)
+    assert {c.voice for c in answer.citations} == {"Ukraine: government"}
+    assert MISSING_SIDE.format(side="Russia") in answer.text

@@ -61,6 +61,7 @@ class SpeakerTable:
         # Longest first, so "Russian Foreign Ministry" wins over "Russia"; case kept: names are proper nouns.
         names = "|".join(re.escape(n) for n in sorted(self.by_name, key=len, reverse=True) if n)
         name = rf"(?<![\w-])(?:[Tt]he\s+)?(?P<name>{names})(?![\w-])"
+        self._names = re.compile(name)
         self._patterns = (
             re.compile(rf"{name}\s*:\s"),  # "Zelensky: ...", a transcript's "President of Russia Vladimir Putin: ..."
             re.compile(rf"\b[Aa]ccording\s+to\s+{name}"),
@@ -74,6 +75,14 @@ class SpeakerTable:
             return None
         first = min(found, key=lambda m: m.start("name"))
         return self.by_name[_bare(first.group("name"))]
+
+    def voices_named(self, text: str) -> list[str]:
+        """The voices of the table's names a text mentions anywhere, in order ("What does Russia want?")."""
+        return [self.by_name[_bare(m.group("name"))].voice for m in self._names.finditer(text)]
+
+    def voices(self) -> list[str]:
+        """Every voice of the table, in its order."""
+        return list(dict.fromkeys(speaker.voice for speaker in self.by_name.values()))
 
 
 def _bare(name: str) -> str:
