@@ -36,6 +36,7 @@ _CONTESTED = re.compile(
     r"two sides|who (started|caused)|what do (both|the two))\b",
     re.I,
 )
+_TOGETHER = re.compile(r"\b(and|or|versus|vs)\b", re.I)
 MISSING_SIDE = "The corpus holds no statement from {side} on this."
 
 
@@ -72,7 +73,10 @@ def voiced(
         return None
     window = [c for c in ranked if c.score >= ranked[0].score - VOICE_MARGIN]
     named = asked_sides(question, table)
-    if _CONTESTED.search(question) or (len(named) >= 2 and _POSITION.search(question)):
+    # Two sides named together ("What do Russia and Ukraine say ...?") ask for both; "What does Russia
+    # demand from Ukraine?" asks for the first one's position.
+    both = len(named) >= 2 and _POSITION.search(question) and _TOGETHER.search(question)
+    if _CONTESTED.search(question) or both:
         sides = named if len(named) >= 2 else _main_sides(tuple(corpus_voices)) or named
         # A side's statement on the matter may score far below the other side's (the sentence model
         # favours the words of the question, which the accusing side tends to use): one that holds a
@@ -80,7 +84,7 @@ def voiced(
         names = any(c.signals.get("names", 1.0) < 1.0 for c in ranked)
         on_matter = [c for c in ranked if c in window or (names and c.signals.get("names", 0.0) > 0)]
         return _side_by_side(on_matter, sides, table)
-    if len(named) == 1 and _POSITION.search(question):
+    if named and _POSITION.search(question):
         own = [c for c in window if candidate_side(c, table) == named[0]]
         return _compose(own[:1], table) if own else None
     return None

@@ -22,6 +22,7 @@ from assistant.evaluation.scores import (
     answer_metrics,
     citation_metrics,
     retrieval_metrics,
+    voice_metrics,
 )
 from assistant.retrieval.timeframe import parse_date
 from assistant.settings import Settings
@@ -70,6 +71,7 @@ def evaluate(
         answer = pipeline.ask(question.question, question.history, k, day)
         answer_ms = (time.perf_counter() - started) * 1000
         metrics = {**retrieval_metrics(question, ranked), **answer_metrics(question, answer)}
+        metrics.update(voice_metrics(question, answer))
         cited = citation_metrics(question, answer, texts, supports)
         # A wrong answer to an unanswerable question still has citations to check, but no support to credit.
         metrics.update(
