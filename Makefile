@@ -30,13 +30,17 @@ lint: setup
 	$(BIN)/mypy assistant
 
 # The quality gate: a change that makes answers worse fails (thresholds just under the level reached;
-# eval/README.md). The second set asks the same questions on different dates over tests/data/timeline.
+# eval/README.md). The second set asks the same questions on different dates over tests/data/timeline;
+# the third asks whose view it is (one side's position, both sides, a side without a statement).
 gate: setup
 	$(BIN)/assistant eval --questions eval/questions.jsonl --corpus corpus --out eval/results/gate \
 	  --min fact_recall=0.75 --min abstention_accuracy=0.95 --min citation_validity=1.0
 	$(BIN)/assistant eval --questions eval/dated-questions.jsonl --corpus tests/data/timeline \
 	  --out eval/results/gate-dated --min fact_recall=1.0 --min answer_presence=1.0 \
 	  --min abstention_accuracy=1.0 --min citation_validity=1.0
+	$(BIN)/assistant eval --questions eval/voices-questions.jsonl --corpus tests/data/voices \
+	  --out eval/results/gate-voices --min attribution_accuracy=1.0 --min both_sides_coverage=1.0 \
+	  --min fact_recall=1.0 --min abstention_accuracy=1.0 --min citation_validity=1.0
 
 # CI lists the slowest tests, so a test that grows slow is seen.
 test: setup browser lint

@@ -152,6 +152,13 @@ def _retrieval_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--until", metavar="YYYY-MM-DD", help="only documents dated on or before")
     command.add_argument("--tag", action="append", default=[], help="only documents with this tag")
     command.add_argument(
+        "--voice",
+        action="append",
+        default=[],
+        metavar="VOICE",
+        help="only documents of this voice ('Russia: government') or side ('Russia'); repeatable",
+    )
+    command.add_argument(
         "--as-of",
         metavar="YYYY-MM-DD",
         help="the date the question is asked from (default: today): later documents are not used, and "
@@ -163,7 +170,7 @@ def _retrieval_options(command: argparse.ArgumentParser) -> None:
 def _filters(args: argparse.Namespace) -> Any:
     from assistant.types import make_filters
 
-    return make_filters(args.doc, args.since, args.until, args.tag)
+    return make_filters(args.doc, args.since, args.until, args.tag, args.voice)
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -208,9 +215,10 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         print("\nSources:")
         for citation in answer.citations:
             dated = f", {citation.date}" if citation.date else ""
+            who = f", {citation.attribution()}" if citation.attribution() else ""
             print(
                 _wrap(
-                    f"[{citation.n}] {citation.title}{dated} "
+                    f"[{citation.n}] {citation.title}{dated}{who} "
                     f"({citation.source}, characters {citation.start}-{citation.end})",
                     "    ",
                 )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from assistant.answer.base import Answerer
 from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.speakers import attribute_answer, speaker_table
 from assistant.answer.support import citation_supports
 from assistant.errors import IndexMissingError, UsageError
 from assistant.index.chroma import VectorStore
@@ -23,7 +24,7 @@ from assistant.retrieval.hybrid import HybridSearch
 from assistant.retrieval.query import History, make_query
 from assistant.retrieval.timeframe import parse_date
 from assistant.settings import Settings
-from assistant.types import Answer, Citation, Filters, IndexStatus, IngestReport, ScoredChunk
+from assistant.types import Answer, Citation, Filters, IndexStatus, IngestReport, ScoredChunk, with_voices
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -121,6 +122,13 @@ class Assistant:
         except IndexMissingError:
             return set()
 
+    def voices(self) -> list[str]:
+        """The voices the indexed documents carry ('Russia: government', ...), sorted; empty without an index."""
+        try:
+            return sorted({doc.voice for doc in self.search.snapshot.documents if doc.voice})
+        except IndexMissingError:
+            return []
+
     def retrieve(
         self,
         query: str,
@@ -128,17 +136,28 @@ class Assistant:
         filters: Filters | None = None,
         history: History | None = None,
         as_of: str | dt.date | None = None,
+        voice: str | Sequence[str] | None = None,
     ) -> list[ScoredChunk]:
-        """The k best chunks for a query asked on as_of (default today), best first."""
-        return self.search.search(make_query(checked_question(query), history, as_of), self.resolve_k(k), filters)
+        """The k best chunks for a query asked on as_of (default today), best first; voice keeps documents of
+        that voice or side ("Russia", "Ukraine: government"), or of any of a list of them."""
+        query_record = make_query(checked_question(query), history, as_of)
+        return self.search.search(query_record, self.resolve_k(k), with_voices(filters, voice))
 
     def retriever(
-        self, k: int | None = None, filters: Filters | None = None, as_of: str | dt.date | None = None
+        self,
+        k: int | None = None,
+        filters: Filters | None = None,
+        as_of: str | dt.date | None = None,
+        voice: str | Sequence[str] | None = None,
     ) -> CorpusRetriever:
-        """This corpus's retriever as a LangChain BaseRetriever; as_of fixes its date (default: each call's day)."""
+        """This corpus's retriever as a LangChain BaseRetriever; as_of fixes its date (default: each call's day),
+        voice its voices (as in `retrieve`)."""
         from assistant.retrieval.langchain import CorpusRetriever
 
-        return CorpusRetriever(search=self.search, k=self.resolve_k(k), filters=filters, as_of=parse_date(as_of))
+        voices = [voice] if isinstance(voice, str) else list(voice) if voice else None
+        return CorpusRetriever(
+            search=self.search, k=self.resolve_k(k), filters=filters, as_of=parse_date(as_of), voice=voices
+        )
 
     def ask(
         self,
@@ -148,10 +167,12 @@ class Assistant:
         filters: Filters | None = None,
         mode: AnswerMode | None = None,
         as_of: str | dt.date | None = None,
+        voice: str | Sequence[str] | None = None,
     ) -> Answer:
-        """Answer a question asked on as_of (default today) from the corpus, with citations, or abstain."""
+        """Answer a question asked on as_of (default today) from the corpus, with citations, or abstain;
+        voice answers from documents of that voice or side only (as in `retrieve`)."""
         answer: Answer | None = None
-        for event in self.ask_stream(question, history, k, filters, mode, as_of):
+        for event in self.ask_stream(question, history, k, filters, mode, as_of, voice):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
@@ -189,6 +210,7 @@ class Assistant:
         filters: Filters | None = None,
         mode: AnswerMode | None = None,
         as_of: str | dt.date | None = None,
+        voice: str | Sequence[str] | None = None,
     ) -> Iterator[str | Answer]:
         """Answer text as it is composed (str pieces), then the finished Answer; mode as in `answerer`.
 
@@ -201,7 +223,7 @@ class Assistant:
         answerer = self.answerer(mode)
         snapshot = self.search.snapshot
         query_vector = self.search.embed_query(query)
-        passages = self.search.search(query, k, filters, query_vector, snapshot)
+        passages = self.search.search(query, k, with_voices(filters, voice), query_vector, snapshot)
         retrieve_ms = (time.perf_counter() - started) * 1000
         # The answer's time is what the answerer spends computing, not how fast a caller reads the pieces.
         answer_ms = 0.0
@@ -213,6 +235,7 @@ class Assistant:
             if event is None:
                 raise RuntimeError(f"The answerer {answerer.name} ended without an Answer.")
             if isinstance(event, Answer):
+                event = attribute_answer(event, speaker_table(self.settings.corpus_dir))
                 yield replace(event, timings_ms={"retrieve": retrieve_ms, "answer": answer_ms}, time_frame=query.frame)
                 return
             yield event

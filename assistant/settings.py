@@ -23,8 +23,8 @@ EMBEDDER_VERSION = 2
 
 Precision = Literal["int8", "fp32"]
 # Bump when what the vector store holds per chunk changes (2: undated chunks carry date_int 0, so an
-# as-of cutoff lets them through).
-STORE_VERSION = 2
+# as-of cutoff lets them through; 3: documents' voice, publisher and licence, and voice_keys to filter on).
+STORE_VERSION = 3
 
 
 class Settings(BaseSettings):

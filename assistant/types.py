@@ -42,6 +42,9 @@ class Document:
     date: str | None = None  # ISO date, YYYY-MM-DD, when known
     tags: tuple[str, ...] = ()
     url: str | None = None  # where the document came from, when its metadata says
+    voice: str | None = None  # whose position it states ("Russia: government"), when its metadata says
+    publisher: str | None = None  # who published it
+    license: str | None = None  # the licence it is published under ("CC BY 4.0")
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ class ChunkInfo:
     date: str | None = None
     tags: tuple[str, ...] = ()
     url: str | None = None
+    voice: str | None = None
+    publisher: str | None = None
+    license: str | None = None
 
     def metadata(self) -> dict[str, Any]:
         """The chunk's metadata as plain JSON values."""
@@ -132,17 +138,42 @@ class Citation:
     start: int  # offsets of the quote in the document text
     end: int
     url: str | None = None
+    voice: str | None = None  # whose claim the quote is: its speaker's voice when known, else its document's
+    publisher: str | None = None
+    speaker: str | None = None  # who the quote reports as saying it ("Peskov"), when it names one
+    license: str | None = None
 
     @classmethod
     def from_chunk(cls, n: int, chunk: ChunkInfo, quote: str, start: int, end: int) -> Citation:
         """Citation n: a quote from a chunk, at [start, end) of the document text, with the chunk's provenance."""
-        return cls(n, chunk.doc_id, chunk.title, chunk.source, chunk.date, chunk.chunk_id, quote, start, end, chunk.url)
+        return cls(
+            n,
+            chunk.doc_id,
+            chunk.title,
+            chunk.source,
+            chunk.date,
+            chunk.chunk_id,
+            quote,
+            start,
+            end,
+            chunk.url,
+            voice=chunk.voice,
+            publisher=chunk.publisher,
+            license=chunk.license,
+        )
+
+    def attribution(self) -> str | None:
+        """Whose claim the quote is, for a reader: 'Dmitry Peskov (Russia: government)', the voice alone, or None."""
+        if self.speaker and self.voice:
+            return f"{self.speaker} ({self.voice})"
+        return self.speaker or self.voice
 
     def to_json(self) -> dict[str, Any]:
-        """The citation as in `ask --json`."""
+        """The citation as in `ask --json`: voice, publisher and speaker are null when unknown."""
         record = asdict(self)
-        if record["url"] is None:
-            record.pop("url")
+        for optional in ("url", "license"):
+            if record[optional] is None:
+                record.pop(optional)
         return record
 
 
@@ -183,9 +214,22 @@ class Filters:
     date_from: str | None = None
     date_to: str | None = None
     tags: tuple[str, ...] = ()
+    voices: tuple[str, ...] = ()  # a voice ("Russia: government") or a side ("Russia"): see voice_keys
 
     def __bool__(self) -> bool:
-        return bool(self.doc_ids or self.date_from or self.date_to or self.tags)
+        return bool(self.doc_ids or self.date_from or self.date_to or self.tags or self.voices)
+
+
+def voice_keys(voice: str | None) -> tuple[str, ...]:
+    """What a voice filter matches a document's voice on: the voice and its side (before ':'), in lower case.
+
+    'Russia: government' -> ('russia: government', 'russia'), so `--voice Russia` keeps every Russian voice.
+    """
+    if not voice or not voice.strip():
+        return ()
+    full = " ".join(voice.lower().split())
+    side = full.partition(":")[0].strip()
+    return (full, side) if side != full else (full,)
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
@@ -212,6 +256,7 @@ def make_filters(
     date_from: str | None = None,
     date_to: str | None = None,
     tags: Iterable[str] | None = None,
+    voices: Iterable[str] | None = None,
 ) -> Filters:
     """Filters from user input; dates must be YYYY-MM-DD (UsageError otherwise)."""
     for label, value in (("start date", date_from), ("end date", date_to)):
@@ -220,8 +265,22 @@ def make_filters(
     if date_from and date_to and date_from > date_to:
         raise UsageError(f"The start date {date_from} is after the end date {date_to}.")
     return Filters(
-        tuple(d for d in doc_ids or () if d), date_from or None, date_to or None, tuple(t for t in tags or () if t)
+        tuple(d for d in doc_ids or () if d),
+        date_from or None,
+        date_to or None,
+        tuple(t for t in tags or () if t),
+        tuple(v.strip() for v in voices or () if v and v.strip()),
     )
+
+
+def with_voices(filters: Filters | None, voice: str | Iterable[str] | None) -> Filters | None:
+    """filters, further kept to documents of a voice or side (one, or any of several); unchanged when None."""
+    voices = (voice,) if isinstance(voice, str) else tuple(voice or ())
+    voices = tuple(v.strip() for v in voices if v and v.strip())
+    if not voices:
+        return filters
+    base = filters or Filters()
+    return Filters(base.doc_ids, base.date_from, base.date_to, base.tags, tuple(dict.fromkeys(base.voices + voices)))
 
 
 @dataclass

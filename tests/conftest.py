@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 BUNDLED_CORPUS = ROOT / "corpus"
 TIMELINE = DATA / "timeline"
+VOICES = DATA / "voices"
 
 
 @pytest.fixture(autouse=True)
@@ -88,3 +89,9 @@ def change_dated_corpus(corpus: Path) -> None:
         "Missiles struck Kyiv overnight and air defences shot most of them down.\n",
         encoding="utf-8",
     )
+
+
+@pytest.fixture(scope="session")
+def voices(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    """The assistant over tests/data/voices: Kremlin, Ukrainian, UN and wire statements with their voices."""
+    return _ingested(VOICES, tmp_path_factory, "voices-index")

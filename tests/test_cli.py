@@ -50,7 +50,20 @@ def test_ask_json_has_the_documented_shape(indexed: None, capsys: pytest.Capture
     assert answer["abstained"] is False and "[1]" in answer["answer"]
     assert set(answer["timings_ms"]) == {"retrieve", "answer"}
     citation = answer["citations"][0]
-    assert set(citation) == {"n", "doc_id", "title", "source", "date", "chunk_id", "quote", "start", "end"}
+    assert set(citation) == {
+        "n",
+        "doc_id",
+        "title",
+        "source",
+        "date",
+        "chunk_id",
+        "quote",
+        "start",
+        "end",
+        "voice",
+        "publisher",
+        "speaker",
+    }
     assert citation["n"] == 1 and citation["doc_id"] == "news/2025-07-01-un-appeal"
     assert citation["source"] == "news/2025-07-01-un-appeal.md" and citation["date"] == "2025-07-01"
     assert isinstance(citation["start"], int) and citation["end"] - citation["start"] == len(citation["quote"])

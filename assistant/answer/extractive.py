@@ -21,6 +21,8 @@ import numpy as np
 from assistant.answer.base import ABSTENTION_REPLY, NEAREST_SHOWN, pieces
 from assistant.answer.models import ABSTENTION_MODEL, SENTENCE_MODEL
 from assistant.answer.sentences import Candidate, candidates, leans_back, names_found
+from assistant.answer.speakers import speaker_table
+from assistant.answer.voices import voiced
 from assistant.index.embed import SentenceEmbeddings
 from assistant.index.lexical import normalise, tokenize
 from assistant.index.snapshot import Snapshot
@@ -57,6 +59,7 @@ class Selection:
     answerability: float
     signals: dict[str, float]  # what the abstention model saw
     nearest: list[Candidate] = field(default_factory=list)  # the best-scoring sentences, best first
+    ranked: list[Candidate] = field(default_factory=list)  # every candidate, best first
 
 
 class ExtractiveAnswerer:
@@ -68,11 +71,14 @@ class ExtractiveAnswerer:
         self.embeddings = embeddings
         self.max_sentences = max_sentences
         self.abstain_below = abstain_below
+        self.speakers = speaker_table()
 
     @classmethod
     def from_settings(cls, settings: Settings, embeddings: SentenceEmbeddings) -> ExtractiveAnswerer:
         """The answerer with the settings' sentence limit and abstention threshold."""
-        return cls(embeddings, settings.max_answer_sentences, settings.abstain_below)
+        answerer = cls(embeddings, settings.max_answer_sentences, settings.abstain_below)
+        answerer.speakers = speaker_table(settings.corpus_dir)
+        return answerer
 
     def stream(
         self,
@@ -93,6 +99,10 @@ class ExtractiveAnswerer:
         selection = select(query, sentence_vector, passages, snapshot, self.max_sentences)
         abstained = not selection.sentences or selection.answerability < self.abstain_below
         text, citations = (ABSTENTION_REPLY, ()) if abstained else cite(selection.sentences)
+        if not abstained:  # whose view: one side's own statements, or each side's (voices.py)
+            corpus_voices = [doc.voice for doc in snapshot.documents]
+            found = voiced(query.question, selection.sentences, selection.ranked, self.speakers, corpus_voices)
+            text, citations = found or (text, citations)
         nearest = cite(selection.nearest)[1] if abstained else ()
         yield from pieces(text)
         yield Answer(
@@ -132,7 +142,8 @@ def select(
         "coverage": best.coverage,
         "names_found": found,
     }
-    return Selection(chosen[:max_sentences], ABSTENTION_MODEL.probability(signals), signals, ranked[:NEAREST_SHOWN])
+    probability = ABSTENTION_MODEL.probability(signals)
+    return Selection(chosen[:max_sentences], probability, signals, ranked[:NEAREST_SHOWN], ranked)
 
 
 def _long_before(best: Candidate, query: Query) -> bool:

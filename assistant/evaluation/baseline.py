@@ -68,6 +68,9 @@ def _chunk_info(text: str, metadata: dict[str, Any]) -> ChunkInfo:
         date=metadata.get("date"),
         tags=tuple(metadata.get("tags") or ()),
         url=metadata.get("url"),
+        voice=metadata.get("voice"),
+        publisher=metadata.get("publisher"),
+        license=metadata.get("license"),
     )
 
 

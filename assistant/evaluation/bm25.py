@@ -66,4 +66,7 @@ def _whole(document: Document) -> ChunkInfo:
         document.date,
         document.tags,
         document.url,
+        document.voice,
+        document.publisher,
+        document.license,
     )

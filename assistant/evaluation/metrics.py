@@ -204,6 +204,23 @@ METRICS: tuple[Metric, ...] = (
         "(cited documents among `evidence_doc_ids`) / (cited documents)",
         CITED_WITH_DOCS,
     ),
+    Metric(
+        "attribution_accuracy",
+        "citation",
+        "the share of the answer's citations whose `voice` (the quote's speaker's, else its document's) is the "
+        "question's `voice` field, or of that side",
+        Questions(
+            "questions with `voice` answered with citations", lambda r: "voice" in r.question.extra and CITED.holds(r)
+        ),
+    ),
+    Metric(
+        "both_sides_coverage",
+        "citation",
+        "(sides in the question's `sides` field that a citation's voice states) / (sides)",
+        Questions(
+            "questions with `sides` answered with citations", lambda r: "sides" in r.question.extra and CITED.holds(r)
+        ),
+    ),
     Metric("abstention_accuracy", "abstention", "the share abstained", UNANSWERABLE, source="abstained"),
     Metric("false_abstention_rate", "abstention", "the share abstained", ANSWERABLE, source="abstained", **_LOWER),
     Metric(

@@ -20,6 +20,7 @@ from assistant.evaluation.scores import (
     answer_metrics,
     citation_metrics,
     retrieval_metrics,
+    voice_metrics,
 )
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings
@@ -52,6 +53,7 @@ def evaluate(
         answer = pipeline.ask(question.question, question.history, k, day)
         answer_ms = (time.perf_counter() - started) * 1000
         metrics = {**retrieval_metrics(question, ranked), **answer_metrics(question, answer)}
+        metrics.update(voice_metrics(question, answer))
         cited = citation_metrics(question, answer, texts, supports)
         # A wrong answer to an unanswerable question still has citations to check, but no support to credit.
         metrics.update(

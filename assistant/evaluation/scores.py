@@ -12,7 +12,7 @@ from typing import Protocol
 
 from assistant.evaluation.questions import EvalQuestion
 from assistant.index.catalog import Catalog
-from assistant.types import Answer, Citation, ScoredChunk
+from assistant.types import Answer, Citation, ScoredChunk, voice_keys
 
 RETRIEVAL_DEPTH = 10  # ranks the retrieval metrics look at
 
@@ -191,3 +191,22 @@ class IndexTexts:
 
     def document_text(self, doc_id: str) -> str | None:
         return self._catalog.document_text(doc_id)
+
+
+def voice_metrics(question: EvalQuestion, answer: Answer) -> dict[str, float]:
+    """Attribution accuracy (the share of citations whose voice is the question's `voice`, a voice or a side)
+    and both-sides coverage (the share of the question's `sides` that some citation states); nothing for a
+    question without those fields or an answer without citations."""
+    if answer.abstained or not answer.citations:
+        return {}
+    metrics: dict[str, float] = {}
+    expected = question.extra.get("voice")
+    if isinstance(expected, str) and expected.strip():
+        wanted = voice_keys(expected)[0]
+        matching = sum(1 for c in answer.citations if wanted in voice_keys(c.voice))
+        metrics["attribution_accuracy"] = matching / len(answer.citations)
+    sides = question.extra.get("sides")
+    if isinstance(sides, list) and sides:
+        cited = {key for c in answer.citations for key in voice_keys(c.voice)}
+        metrics["both_sides_coverage"] = sum(1 for side in sides if voice_keys(str(side))[0] in cited) / len(sides)
+    return metrics

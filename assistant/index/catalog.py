@@ -23,7 +23,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (source TEXT PRIMARY KEY, sha256 TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, doc_hash TEXT NOT NULL, title TEXT NOT NULL,
-    date TEXT, tags TEXT NOT NULL, url TEXT, text TEXT NOT NULL);
+    date TEXT, tags TEXT NOT NULL, url TEXT, text TEXT NOT NULL, voice TEXT, publisher TEXT, license TEXT);
 CREATE INDEX IF NOT EXISTS documents_by_source ON documents (source);
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, ordinal INTEGER NOT NULL,
@@ -103,7 +103,7 @@ class Catalog:
     ) -> None:
         self.delete_document(document.doc_id)
         self._db.execute(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 document.doc_id,
                 document.source,
@@ -113,6 +113,9 @@ class Catalog:
                 json.dumps(list(document.tags)),
                 document.url,
                 document.text,
+                document.voice,
+                document.publisher,
+                document.license,
             ),
         )
         self._db.executemany(
@@ -178,7 +181,7 @@ class Catalog:
         """Chunks in document order, with their text, metadata and vector."""
         query = (
             'SELECT c.chunk_id, c.doc_id, c.start, c."end", c.vector, d.title, d.source, d.date, d.tags, d.url, '
-            'd.doc_hash, substr(d.text, c.start + 1, c."end" - c.start) '
+            'd.voice, d.publisher, d.license, d.doc_hash, substr(d.text, c.start + 1, c."end" - c.start) '
             "FROM chunks c JOIN documents d USING (doc_id)"
         )
         if chunk_ids is not None:
@@ -193,8 +196,10 @@ class Catalog:
 
     @staticmethod
     def _chunks(rows: sqlite3.Cursor) -> Iterator[StoredChunk]:
-        for chunk_id, doc_id, start, end, vector, title, source, date, tags, url, doc_hash, text in rows:
-            info = ChunkInfo(chunk_id, doc_id, text, start, end, title, source, date, tuple(json.loads(tags)), url)
+        for chunk_id, doc_id, start, end, vector, title, source, date, tags, url, *voice, doc_hash, text in rows:
+            info = ChunkInfo(
+                chunk_id, doc_id, text, start, end, title, source, date, tuple(json.loads(tags)), url, *voice
+            )
             yield StoredChunk(info, np.frombuffer(vector, dtype=np.float32), doc_hash)
 
     def iter_sentences(self) -> Iterator[tuple[str, int, int, np.ndarray]]:
@@ -206,9 +211,12 @@ class Catalog:
 
     def iter_documents(self) -> Iterator[Document]:
         """Every document, as loaded from its file, in id order."""
-        query = "SELECT doc_id, text, title, source, date, tags, url FROM documents ORDER BY doc_id"
-        for doc_id, text, title, source, date, tags, url in self._db.execute(query):
-            yield Document(doc_id, text, title, source, date, tuple(json.loads(tags)), url)
+        query = (
+            "SELECT doc_id, text, title, source, date, tags, url, voice, publisher, license "
+            "FROM documents ORDER BY doc_id"
+        )
+        for doc_id, text, title, source, date, tags, url, *voice in self._db.execute(query):
+            yield Document(doc_id, text, title, source, date, tuple(json.loads(tags)), url, *voice)
 
     def document_text(self, doc_id: str) -> str | None:
         row = self._db.execute("SELECT text FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()

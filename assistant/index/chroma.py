@@ -16,7 +16,7 @@ import numpy as np
 
 from assistant.errors import IndexMissingError
 from assistant.index.chroma_connection import ChromaConnection
-from assistant.types import ChunkInfo, Filters
+from assistant.types import ChunkInfo, Filters, voice_keys
 
 PAGE = 5000  # records a read asks Chroma for at once
 _BATCH = 1000  # records a write sends at once
@@ -224,6 +224,11 @@ def _metadata(info: ChunkInfo, doc_hash: str) -> dict[str, Any]:
         metadata["tags"] = list(info.tags)
     if info.url:
         metadata["url"] = info.url
+    for name in ("voice", "publisher", "license"):
+        if getattr(info, name):
+            metadata[name] = getattr(info, name)
+    if info.voice:
+        metadata["voice_keys"] = list(voice_keys(info.voice))
     return metadata
 
 
@@ -249,6 +254,10 @@ def chroma_where(filters: Filters | None, as_of: dt.date | None = None) -> dict[
     if filters.tags:
         tag_clauses = [{"tags": {"$contains": tag}} for tag in filters.tags]
         clauses.append(tag_clauses[0] if len(tag_clauses) == 1 else {"$or": tag_clauses})
+    if filters.voices:
+        keys = sorted({key for voice in filters.voices for key in voice_keys(voice)[:1]})
+        voice_clauses = [{"voice_keys": {"$contains": key}} for key in keys]
+        clauses.append(voice_clauses[0] if len(voice_clauses) == 1 else {"$or": voice_clauses})
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}

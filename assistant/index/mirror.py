@@ -137,6 +137,9 @@ class ChromaSource:
             tuple(tags) if isinstance(tags, list | tuple) else (str(tags),),
             first.get("url") or None,
             str(first.get("doc_hash", "")),
+            first.get("voice") or None,
+            first.get("publisher") or None,
+            first.get("license") or None,
         )
         # Sentences of another version of the document (an ingest in between) would not fit its chunks.
         rows = sorted((s for s in sentences if s[2] == info.doc_hash), key=lambda s: s[0])

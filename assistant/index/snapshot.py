@@ -27,7 +27,7 @@ from assistant.errors import IndexMissingError
 from assistant.index.chroma import date_int
 from assistant.index.lexical import BM25Index
 from assistant.index.packed import PackedStrings
-from assistant.types import ChunkInfo, Filters
+from assistant.types import ChunkInfo, Filters, voice_keys
 
 FORMAT = 3  # bump when the files change: older snapshots are then rebuilt, not misread (3: SHA-256 of each file)
 POINTER = "current"
@@ -56,6 +56,9 @@ class DocumentInfo:
     tags: tuple[str, ...]
     url: str | None
     doc_hash: str
+    voice: str | None = None
+    publisher: str | None = None
+    license: str | None = None
 
 
 class ChunkRows(Sequence[ChunkInfo]):
@@ -78,7 +81,19 @@ class ChunkRows(Sequence[ChunkInfo]):
         doc = s.documents[int(s.chunk_doc[row])]
         start, end = (int(x) for x in s.chunk_spans[row])
         return ChunkInfo(
-            s.chunk_ids[row], doc.doc_id, s.texts[row], start, end, doc.title, doc.source, doc.date, doc.tags, doc.url
+            s.chunk_ids[row],
+            doc.doc_id,
+            s.texts[row],
+            start,
+            end,
+            doc.title,
+            doc.source,
+            doc.date,
+            doc.tags,
+            doc.url,
+            doc.voice,
+            doc.publisher,
+            doc.license,
         )
 
 
@@ -141,7 +156,7 @@ class Snapshot:
         self.name = folder.name  # what identifies this build: a rebuild of the same version gets a new folder
         self.version: str = manifest["version"]
         records = json.loads((folder / "documents.json").read_text(encoding="utf-8"))
-        self.documents = [DocumentInfo(r[0], r[1], r[2], r[3], tuple(r[4]), r[5], r[6]) for r in records]
+        self.documents = [DocumentInfo(r[0], r[1], r[2], r[3], tuple(r[4]), r[5], r[6], *r[7:10]) for r in records]
         self.doc_index = {doc.doc_id: i for i, doc in enumerate(self.documents)}
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
         self.chunk_doc: np.ndarray = arrays["chunk_doc"]  # (chunks,): the document (index) of each chunk
@@ -164,9 +179,12 @@ class Snapshot:
         self.bm25 = BM25Index.open(folder)
         self.chunks = ChunkRows(self)
         self._docs_by_tag: dict[str, list[int]] = {}
+        self._docs_by_voice: dict[str, list[int]] = {}  # voice_keys -> documents
         for i, doc in enumerate(self.documents):
             for tag in doc.tags:
                 self._docs_by_tag.setdefault(tag, []).append(i)
+            for key in voice_keys(doc.voice):
+                self._docs_by_voice.setdefault(key, []).append(i)
 
     def sentence_text(self, row: int, sentence: int) -> str:
         """The text of a sentence of the chunk at a row."""
@@ -200,6 +218,9 @@ class Snapshot:
             keep &= np.isin(
                 np.arange(len(keep)), [d for tag in set(filters.tags) for d in self._docs_by_tag.get(tag, ())]
             )
+        if filters.voices:
+            wanted = {key for voice in filters.voices for key in voice_keys(voice)[:1]}
+            keep &= np.isin(np.arange(len(keep)), [d for key in wanted for d in self._docs_by_voice.get(key, ())])
         return keep
 
     def latest_date(self, as_of: dt.date | None = None) -> dt.date | None:

@@ -212,7 +212,10 @@ class _Writer:
         for name, values in arrays.items():
             np.save(self.folder / f"{name}.npy", values)
         self.bm25.build().save(self.folder)
-        records = [[d.doc_id, d.title, d.source, d.date, list(d.tags), d.url, d.doc_hash] for d in self.documents]
+        records = [
+            [d.doc_id, d.title, d.source, d.date, list(d.tags), d.url, d.doc_hash, d.voice, d.publisher, d.license]
+            for d in self.documents
+        ]
         (self.folder / "documents.json").write_text(json.dumps(records), encoding="utf-8")
         files = {
             path.name: {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
@@ -256,7 +259,16 @@ class CatalogSource:
             rows = current[1] if current is not None and current[0] == doc_id else []
             first = chunks[0].info
             info = DocumentInfo(
-                doc_id, first.title, first.source, first.date, first.tags, first.url, chunks[0].doc_hash
+                doc_id,
+                first.title,
+                first.source,
+                first.date,
+                first.tags,
+                first.url,
+                chunks[0].doc_hash,
+                first.voice,
+                first.publisher,
+                first.license,
             )
             yield SourceDocument(
                 info,

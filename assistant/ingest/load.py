@@ -162,7 +162,16 @@ def _document(
         date=_normalise_date(meta.get("date")) or _date_from_name(file.relative),
         tags=_tags(meta.get("tags")),
         url=str(meta.get("url") or meta.get("source") or "") or None,
+        voice=_text_field(meta.get("voice")),
+        publisher=_text_field(meta.get("publisher")),
+        license=_text_field(meta.get("license") or meta.get("licence")),
     )
+
+
+def _text_field(value: Any) -> str | None:
+    """A metadata value kept as one line of text (a voice, a publisher); None when absent or empty."""
+    text = " ".join(str(value).split()) if isinstance(value, str | int | float) else ""
+    return text or None
 
 
 def _load_txt(file: CorpusFile) -> Document:
@@ -283,7 +292,7 @@ def _pdf_date(value: str) -> str | None:
 
 
 def _load_jsonl(file: CorpusFile) -> _Loaded:
-    """One document a line: {"text": ..., "id"?, "title"?, "date"?, "url"?, "tags"?}."""
+    """One document a line: {"text": ..., "id"?, "title"?, "date"?, "url"?, "tags"?, and voice, publisher, license}."""
     documents: list[Document] = []
     failures: list[LoadFailure] = []
     seen: set[str] = set()
@@ -332,7 +341,9 @@ class FileType:
 FILE_TYPES: tuple[FileType, ...] = (
     FileType((".txt",), _one(_load_txt), "the text; a short first line followed by a blank line is the title"),
     FileType(
-        (".md", ".markdown"), _one(_load_markdown), "YAML front matter (`title`, `date`, `source`, `tags`) and the body"
+        (".md", ".markdown"),
+        _one(_load_markdown),
+        "YAML front matter (`title`, `date`, `source`, `tags`, `voice`, `publisher`, `license`) and the body",
     ),
     FileType(
         (".html", ".htm"),
@@ -346,7 +357,8 @@ FILE_TYPES: tuple[FileType, ...] = (
     FileType(
         (".jsonl",),
         _load_jsonl,
-        'one document a line: `{"text": ..., "id"?, "title"?, "date"?, "url"?, "tags"?}`',
+        'one document a line: `{"text": ..., "id"?, "title"?, "date"?, "url"?, "tags"?, "voice"?, "publisher"?, '
+        '"license"?}`',
         uploadable=False,
     ),
 )

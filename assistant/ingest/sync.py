@@ -54,6 +54,8 @@ class _Planned:
 def document_hash(document: Document) -> str:
     """A hash of everything about a document that ends up in the index."""
     payload = [document.text, document.title, document.source, document.date, list(document.tags), document.url]
+    if document.voice or document.publisher or document.license:  # so documents without them keep their hash
+        payload += [document.voice, document.publisher, document.license]
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 

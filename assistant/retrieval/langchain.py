@@ -19,7 +19,7 @@ from assistant.limits import MAX_K, MIN_K, checked_k
 from assistant.retrieval.hybrid import HybridSearch
 from assistant.retrieval.query import make_query
 from assistant.retrieval.timeframe import parse_date
-from assistant.types import Filters, ScoredChunk
+from assistant.types import Filters, ScoredChunk, with_voices
 
 
 class CorpusRetriever(BaseRetriever):
@@ -27,13 +27,15 @@ class CorpusRetriever(BaseRetriever):
 
     Drops into any LCEL chain or agent; `invoke`, `ainvoke` and `batch` come from BaseRetriever. As
     LangChain's standard retriever tests expect, `invoke(query, k=1)` (and `filters=...`, `as_of=...`)
-    override the retriever's own k, filters and as-of date for that call.
+    override the retriever's own k, filters and as-of date for that call; `voice=...` keeps that call to
+    documents of a voice or side ("Russia", "Ukraine: government"), or of any of a list of them.
     """
 
     search: HybridSearch
     k: int = Field(default=5, ge=MIN_K, le=MAX_K)
     filters: Filters | None = None
     as_of: dt.date | None = None  # None: the day of each call
+    voice: str | list[str] | None = None  # only documents of this voice or side (or any of these)
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -45,10 +47,12 @@ class CorpusRetriever(BaseRetriever):
         k: int | None = None,
         filters: Filters | None = None,
         as_of: str | dt.date | None = None,
+        voice: str | list[str] | None = None,
     ) -> list[LCDocument]:
         query_record = make_query(query, as_of=self.as_of if as_of is None else parse_date(as_of))
         k = checked_k(self.k if k is None else k)
-        results = self.search.search(query_record, k, self.filters if filters is None else filters)
+        chosen = with_voices(self.filters if filters is None else filters, self.voice if voice is None else voice)
+        results = self.search.search(query_record, k, chosen)
         return [to_langchain(result) for result in results]
 
     async def _aget_relevant_documents(
@@ -59,6 +63,7 @@ class CorpusRetriever(BaseRetriever):
         k: int | None = None,
         filters: Filters | None = None,
         as_of: str | dt.date | None = None,
+        voice: str | list[str] | None = None,
     ) -> list[LCDocument]:
         # BaseRetriever's default runs the sync method in a thread but drops k and filters on the way.
         return await run_in_executor(
@@ -69,6 +74,7 @@ class CorpusRetriever(BaseRetriever):
             k=k,
             filters=filters,
             as_of=as_of,
+            voice=voice,
         )
 
 

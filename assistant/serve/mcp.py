@@ -20,7 +20,8 @@ from assistant.types import make_filters
 INSTRUCTIONS = (
     "Search and answer from a news corpus on the Russia-Ukraine war. `retrieve` returns ranked passages with "
     "their document, date and character offsets; `ask` returns a short answer whose every sentence carries a "
-    "[n] citation, or says the corpus does not hold the answer. Filter by doc_ids, date range or tags."
+    "[n] citation, or says the corpus does not hold the answer. Filter by doc_ids, date range, tags or voice "
+    "(whose position a document states: 'Russia', 'Ukraine: government'). Citations carry speaker and voice."
 )
 
 _Query = Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="What to search for.")]
@@ -29,6 +30,10 @@ _DocIds = Annotated[list[str] | None, Field(description="Only these documents (i
 _DateFrom = Annotated[str | None, Field(description="Only documents dated on or after, YYYY-MM-DD.")]
 _DateTo = Annotated[str | None, Field(description="Only documents dated on or before, YYYY-MM-DD.")]
 _Tags = Annotated[list[str] | None, Field(description="Only documents with one of these tags.")]
+_Voice = Annotated[
+    list[str] | None,
+    Field(description="Only documents of these voices ('Russia: government') or sides ('Russia')."),
+]
 _AsOf = Annotated[
     str | None,
     Field(
@@ -59,10 +64,11 @@ def create_server(assistant: Assistant) -> Any:
         date_to: _DateTo = None,
         tags: _Tags = None,
         as_of: _AsOf = None,
+        voice: _Voice = None,
     ) -> dict[str, Any]:
         """The passages of the corpus that best match a query, best first, with scores and metadata."""
         try:
-            filters = make_filters(doc_ids, date_from, date_to, tags)
+            filters = make_filters(doc_ids, date_from, date_to, tags, voice)
             results = assistant.retrieve(query, k=k, filters=filters, as_of=as_of)
         except AssistantError as exc:  # the message says what failed and what to do: the model can act on it
             raise ToolError(str(exc)) from exc
@@ -78,10 +84,11 @@ def create_server(assistant: Assistant) -> Any:
         date_to: _DateTo = None,
         tags: _Tags = None,
         as_of: _AsOf = None,
+        voice: _Voice = None,
     ) -> dict[str, Any]:
         """Answer a question from the corpus alone: text with [n] markers and the cited quotes, or an abstention."""
         try:
-            filters = make_filters(doc_ids, date_from, date_to, tags)
+            filters = make_filters(doc_ids, date_from, date_to, tags, voice)
             return assistant.ask(question, history=history, k=k, filters=filters, as_of=as_of).to_json()
         except AssistantError as exc:
             raise ToolError(str(exc)) from exc

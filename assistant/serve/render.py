@@ -138,7 +138,8 @@ def sources_html(answer: Answer, turn: int) -> str:
 
 def _source_html(citation: Citation, chunks: dict[str, ChunkInfo], turn: int, numbered: bool = True) -> str:
     """One source: its [n] (when it is cited), title, date and source, and the passage with the quote marked."""
-    meta = " · ".join(html.escape(part) for part in (citation.date, citation.source) if part)
+    parts = (citation.date, citation.attribution(), citation.publisher, citation.source, citation.license)
+    meta = " · ".join(html.escape(part) for part in parts if part)
     number = f'<span class="source-n">[{citation.n}]</span> ' if numbered else ""
     anchor = f' id="{source_id(turn, citation.n)}"' if numbered else ""
     return (

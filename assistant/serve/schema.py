@@ -64,6 +64,11 @@ class _Request(BaseModel):
     date_from: _Date | None = Field(default=None, description="Only documents dated on or after (YYYY-MM-DD).")
     date_to: _Date | None = Field(default=None, description="Only documents dated on or before (YYYY-MM-DD).")
     tags: list[_Tag] = Field(default_factory=list, max_length=50, description="Only documents with one of these tags.")
+    voice: list[_Tag] | _Tag = Field(
+        default_factory=list,
+        max_length=50,
+        description="Only documents of this voice ('Russia: government') or side ('Russia'), or of one of these.",
+    )
     as_of: _Date | None = Field(
         default=None,
         description="The date the question is asked from (YYYY-MM-DD; default today): later documents are not "
@@ -78,13 +83,14 @@ class _Request(BaseModel):
     @model_validator(mode="after")
     def _valid_filters(self) -> _Request:
         try:
-            make_filters(self.doc_ids, self.date_from, self.date_to, self.tags)
+            self.filters()
         except UsageError as exc:
             raise ValueError(str(exc)) from None
         return self
 
     def filters(self) -> Filters:
-        return make_filters(self.doc_ids, self.date_from, self.date_to, self.tags)
+        voices = [self.voice] if isinstance(self.voice, str) else self.voice
+        return make_filters(self.doc_ids, self.date_from, self.date_to, self.tags, voices)
 
 
 class RetrieveRequest(_Request):
@@ -139,6 +145,9 @@ class ChunkRecord(BaseModel):
     url: str | None
     start: int
     end: int
+    voice: str | None = Field(default=None, description="Whose position the document states, when known.")
+    publisher: str | None = Field(default=None, description="Who published the document, when known.")
+    license: str | None = Field(default=None, description="The document's licence, when known.")
 
 
 class RetrieveResponse(BaseModel):

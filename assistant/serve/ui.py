@@ -101,6 +101,7 @@ class ChatHandlers:
         date_to: str | None = None,
         mode: AnswerMode | None = None,
         as_of: str | None = None,
+        voices: list[str] | None = None,
     ) -> Iterator[tuple[str, list[Message], list[Turn], str]]:
         """Answer a question as it is composed: yields (question box, messages, turns, sources panel).
 
@@ -111,7 +112,7 @@ class ChatHandlers:
         number = len(turns)
         asked = {"role": "user", "content": render.question_html(question)}
         try:
-            filters = make_filters(None, (date_from or "").strip(), (date_to or "").strip())
+            filters = make_filters(None, (date_from or "").strip(), (date_to or "").strip(), voices=voices)
             history = history_of(turns)[-MAX_HISTORY_TURNS:]  # only the latest turns matter for a follow-up
             stream = self.assistant.ask_stream(
                 question, history, parse_k(k), filters or None, mode or None, as_of or None
@@ -270,6 +271,16 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                         autofocus=True,
                     )
                     with gr.Accordion("Settings", open=False, elem_id="settings"):
+                        voice_choices = assistant.voices()
+                        voices = gr.Dropdown(
+                            voice_choices,
+                            value=[],
+                            multiselect=True,
+                            label="Voices",
+                            info="Answer only from documents of these voices (whose position they state).",
+                            visible=bool(voice_choices),
+                            elem_id="voices",
+                        )
                         k = gr.Slider(1, max(20, settings.k), value=settings.k, step=1, label="Passages retrieved")
                         with gr.Row(visible=dates is not None):
                             info = f"Documents are dated {dates[0]} to {dates[1]}." if dates else None
@@ -309,7 +320,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
             with gr.Tab("Sources", elem_id="sources-tab"):
                 sources_tab(assistant)
 
-        ask_inputs = [question, turns, k, date_from, date_to, mode, as_of]
+        ask_inputs = [question, turns, k, date_from, date_to, mode, as_of, voices]
         ask_outputs = [question, chatbot, turns, sources]
         check_inputs = [question, date_from, date_to, as_of]
         # A question is checked in an event of its own: its gr.Error then shows as a message only, while
