@@ -28,6 +28,8 @@ class TimeFrame:
 
     def described(self) -> str:
         """How the question's words were read, for a reader: '"this week" was read as 2025-06-24 to 2025-07-01'."""
+        if self.start == dt.date.min:
+            return f'"{self.phrase}" was read as up to {self.end.isoformat()}'
         return f'"{self.phrase}" was read as {self.start.isoformat()} to {self.end.isoformat()}'
 
 

@@ -7,10 +7,13 @@ of the question's `answers` (normalised as answer presence is: eval/README.md), 
 
 - the sentence model: a conditional logit over a question's candidates, fitted so that the candidates
   holding an answer outscore the others (answerable questions with such a candidate);
+- the reader model: a conditional logit over the same candidates from the sentence model's score, the
+  trained reader's logit (assistant/answer/reader.py; the sentence model's READ best are read, the
+  others count as the least of those) and whether the sentence speaks of the time the question names;
 - the abstention model: a logistic regression from the best candidate's score and signals to "the
   question is answerable", fitted on all questions, classes weighted equally.
 
-It writes both as data to assistant/answer/models.json (which models.py loads), with the sets they
+It writes them as data to assistant/answer/models.json (which models.py loads), with the sets they
 were fitted on, the date, and how they did on each fitting set and each `--check` set (the held-apart
 halves), and prints those figures. Each set is a question file and its corpus, indexed first
 (`assistant ingest --corpus DIR`):
@@ -30,7 +33,10 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
+from assistant.answer.extractive import READ
 from assistant.answer.models import MODELS_FILE, Logistic
+from assistant.answer.periods import fits
+from assistant.answer.reader import default_reader
 from assistant.answer.sentences import SIGNALS, candidates, names_found
 from assistant.evaluation.questions import EvalQuestion, load_questions
 from assistant.evaluation.scores import answer_metrics
@@ -39,7 +45,9 @@ from assistant.retrieval.query import make_query
 from assistant.settings import Settings
 from assistant.types import Answer
 
-ABSTENTION_INPUTS = ("best", "similarity", "names_found")  # chosen by 5-fold cross-validation on the fitting sets
+# Chosen by 5-fold cross-validation on the fitting sets (eval/README.md).
+ABSTENTION_INPUTS = ("best", "reader", "similarity", "names_found")
+READER_INPUTS = ("sentence", "reader", "period")
 
 
 @dataclasses.dataclass
@@ -61,7 +69,12 @@ def collect(question_file: Path, corpus: Path) -> list[Sample]:
         passages = assistant.search.search(query, assistant.settings.k, None, vector, snapshot)
         found = candidates(query, vector, passages, snapshot)
         labels = [_holds_answer(question, c.text) for c in found]
-        samples.append(Sample(question, [dict(c.signals) for c in found], labels, [c.text for c in found]))
+        logits = default_reader().scores(query.text, [c.text for c in found]) if found else []
+        rows = [
+            {**c.signals, "_reader": float(logit), "period": float(fits(query.frame, c.text, c.passage.chunk.date))}
+            for c, logit in zip(found, logits, strict=True)
+        ]
+        samples.append(Sample(question, rows, labels, [c.text for c in found]))
         samples[-1].question.extra["_names_found"] = names_found(query, passages)
     return samples
 
@@ -143,30 +156,47 @@ def fit_listwise(samples: list[Sample], inputs: tuple[str, ...], l2: float = 3.0
     )
 
 
-def question_inputs(sample: Sample, sentence_model: Logistic) -> dict[str, float] | None:
-    if not sample.rows:
+def with_reader(samples: list[Sample], sentence_model: Logistic, read: int = READ) -> None:
+    """Each candidate's "sentence" score, and its "reader" logit as the answerer sees it: read for the sentence
+    model's `read` best, the least of those for the others."""
+    for sample in samples:
+        scores = [sentence_model.score(row, only=SIGNALS) for row in sample.rows]
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])[:read]
+        floor = min((sample.rows[i]["_reader"] for i in order), default=0.0)
+        for i, row in enumerate(sample.rows):
+            row["sentence"] = scores[i]
+            row["reader"] = row["_reader"] if i in order else floor
+
+
+def question_inputs(sample: Sample, reader_model: Logistic) -> dict[str, float] | None:
+    """What the abstention model sees of a question: its best sentence (of those not about another time)."""
+    rows = [row for row in sample.rows if row["period"] >= 0]
+    if not rows:
         return None
-    scores = [sentence_model.score(row) for row in sample.rows]
+    scores = [reader_model.score(row) for row in rows]
     best = int(np.argmax(scores))
     return {
         "best": scores[best],
-        "similarity": sample.rows[best]["similarity"],
-        "coverage": sample.rows[best]["coverage"],
+        "reader": rows[best]["reader"],
+        "similarity": rows[best]["similarity"],
+        "coverage": rows[best]["coverage"],
         "names_found": sample.question.extra["_names_found"],
     }
 
 
-def report(name: str, samples: list[Sample], sentence_model: Logistic, abstention: Logistic) -> dict[str, int]:
+def report(name: str, samples: list[Sample], model: Logistic, abstention: Logistic) -> dict[str, int]:
+    """How a model picks and abstains on a set: the best sentence holding an answer, decisions right."""
     picked = answerable = correct = 0
     for sample in samples:
         if not sample.question.answerable:
             continue
         answerable += 1
-        if sample.rows:
-            scores = [sentence_model.score(row) for row in sample.rows]
-            picked += int(sample.labels[int(np.argmax(scores))] > 0)
+        allowed = [i for i, row in enumerate(sample.rows) if row["period"] >= 0]
+        if allowed:
+            best = max(allowed, key=lambda i: model.score(sample.rows[i]))
+            picked += int(sample.labels[best] > 0)
     for sample in samples:
-        inputs = question_inputs(sample, sentence_model)
+        inputs = question_inputs(sample, model)
         says = inputs is not None and abstention.probability(inputs) >= 0.5
         correct += int(says == sample.question.answerable)
     reachable = sum(1 for s in samples if s.question.answerable and any(s.labels))
@@ -183,19 +213,29 @@ def report(name: str, samples: list[Sample], sentence_model: Logistic, abstentio
     }
 
 
+def read_share(samples: list[Sample], sentence_model: Logistic, read: int) -> float:
+    """Of the answerable questions with an answer-holding candidate, the share with one among the `read` best."""
+    held = [s for s in samples if s.question.answerable and any(s.labels)]
+    hits = 0
+    for sample in held:
+        scores = [sentence_model.score(row, only=SIGNALS) for row in sample.rows]
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])[:read]
+        hits += any(sample.labels[i] > 0 for i in order)
+    return hits / max(1, len(held))
+
+
 def write_models(
-    path: Path, sentence_model: Logistic, abstention: Logistic, sets: dict[str, list[list[str]]], scores: dict
+    path: Path, models: dict[str, Logistic], sets: dict[str, list[list[str]]], scores: dict
 ) -> None:
     """The models as data (what models.py loads), with the sets they were fitted on, the date and their scores."""
     data = {
-        "about": "The extractive answerer's two fitted models (assistant/answer/models.py), written by "
+        "about": "The extractive answerer's fitted models (assistant/answer/models.py), written by "
         "eval/fit_models.py; eval/README.md describes the data and the figures.",
         "fitted": dt.date.today().isoformat(),
         "fitting_sets": [{"questions": q, "corpus": c} for q, c in sets["fit"]],
         "held_apart_sets": [{"questions": q, "corpus": c} for q, c in sets["check"]],
         "scores": scores,
-        "sentence_model": dataclasses.asdict(sentence_model),
-        "abstention_model": dataclasses.asdict(abstention),
+        **{name: dataclasses.asdict(model) for name, model in models.items()},
     }
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
@@ -210,14 +250,20 @@ def main() -> None:
     checks = {q: collect(Path(q), Path(c)) for q, c in args.check}
     pooled = [s for samples in fitting.values() for s in samples]
     sentence_model = fit_listwise(pooled, SIGNALS)
-    inputs = [(question_inputs(s, sentence_model), s.question.answerable) for s in pooled]
+    for read in (4, 8, 12, 16, 24):
+        print(f"an answer-holding sentence among the sentence model's {read} best: {read_share(pooled, sentence_model, read):.3f}")
+    every = [*pooled, *(s for samples in checks.values() for s in samples)]
+    with_reader(every, sentence_model)
+    reader_model = fit_listwise(pooled, READER_INPUTS)
+    inputs = [(question_inputs(s, reader_model), s.question.answerable) for s in pooled]
     usable = [(i, a) for i, a in inputs if i is not None]
     abstention = fit_logistic([i for i, _ in usable], [float(a) for _, a in usable], ABSTENTION_INPUTS, balanced=True)
     scores = {
-        name: report(name, samples, sentence_model, abstention)
+        name: report(name, samples, reader_model, abstention)
         for name, samples in {**fitting, **{f"check {k}": v for k, v in checks.items()}}.items()
     }
-    write_models(args.out, sentence_model, abstention, {"fit": args.set, "check": args.check}, scores)
+    models = {"sentence_model": sentence_model, "reader_model": reader_model, "abstention_model": abstention}
+    write_models(args.out, models, {"fit": args.set, "check": args.check}, scores)
     print(f"\nwrote {args.out}")
 
 

@@ -2,11 +2,13 @@
 
 The extractive answerer needs no language model. It describes every sentence of the retrieved chunks
 by signals (sentences.py: embedding similarity, the share of the question's words and names it
-holds, whether it holds the kind of answer asked for, how recent its document is, ...), weighs them with
-a fitted model (models.py), and quotes the best sentence verbatim with its [n] citation and its
+holds, whether it holds the kind of answer asked for, how recent its document is, ...) and weighs them
+with a fitted model (models.py); the trained reader (reader.py) then reads the best of them together
+with the question, and a second fitted model weighs both scores with whether the sentence speaks of the
+time the question names (periods.py). It quotes the best sentence verbatim with its [n] citation and its
 document's date; another sentence joins only when it carries what the best one lacks. It abstains when
-the abstention model doubts the evidence answers. Every claim is a quote, so every claim is supported
-by construction.
+the abstention model doubts the evidence answers, and when every sentence speaks of another time than
+the one asked about. Every claim is a quote, so every claim is supported by construction.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from assistant.answer.base import ABSTENTION_REPLY, NEAREST_SHOWN, pieces
-from assistant.answer.models import ABSTENTION_MODEL, SENTENCE_MODEL
+from assistant.answer.models import ABSTENTION_MODEL, READER_MODEL, SENTENCE_MODEL
+from assistant.answer.periods import fits
+from assistant.answer.reader import Reader, default_reader
 from assistant.answer.sentences import Candidate, candidates, leans_back, names_found
 from assistant.answer.speakers import speaker_table
 from assistant.answer.voices import voiced
@@ -49,6 +53,10 @@ REDUNDANT_OVERLAP = 0.6
 # article. On the fitting halves, every answer quoted from a story more than 218 days older than the time
 # named was wrong, and the right ones were at most 132 days older; half a year lies between.
 OLDER_THAN_ASKED = dt.timedelta(days=183)
+# The reader reads this many of the sentence model's best candidates; the others count as the least of
+# them. On the fitting halves the sentence holding the answer was among the sentence model's first
+# READ of its candidates for READ_SHARE of the questions where any candidate held it (eval/README.md).
+READ = 12
 
 
 @dataclass(frozen=True)
@@ -67,11 +75,18 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, embeddings: SentenceEmbeddings, max_sentences: int = 3, abstain_below: float = 0.5) -> None:
+    def __init__(
+        self,
+        embeddings: SentenceEmbeddings,
+        max_sentences: int = 3,
+        abstain_below: float = 0.5,
+        reader: Reader | None = None,
+    ) -> None:
         self.embeddings = embeddings
         self.max_sentences = max_sentences
         self.abstain_below = abstain_below
         self.speakers = speaker_table()
+        self.reader = reader or default_reader()
 
     @classmethod
     def from_settings(cls, settings: Settings, embeddings: SentenceEmbeddings) -> ExtractiveAnswerer:
@@ -96,7 +111,7 @@ class ExtractiveAnswerer:
         sentence_vector = query_vector
         if query.context:
             sentence_vector = (self.embeddings.encode_query(query.question) + query_vector) / 2
-        selection = select(query, sentence_vector, passages, snapshot, self.max_sentences)
+        selection = select(query, sentence_vector, passages, snapshot, self.max_sentences, self.reader)
         abstained = not selection.sentences or selection.answerability < self.abstain_below
         text, citations = (ABSTENTION_REPLY, ()) if abstained else cite(selection.sentences)
         if not abstained:  # whose view: one side's own statements, or each side's (voices.py)
@@ -118,26 +133,33 @@ class ExtractiveAnswerer:
 
 
 def select(
-    query: Query, query_vector: np.ndarray, passages: list[ScoredChunk], snapshot: Snapshot, max_sentences: int
+    query: Query,
+    query_vector: np.ndarray,
+    passages: list[ScoredChunk],
+    snapshot: Snapshot,
+    max_sentences: int,
+    reader: Reader | None = None,
 ) -> Selection:
     """The sentences to answer with: the best one (with the sentence before when it starts "He ..."), and
-    another only when it carries what the best lacks; for a question about change, dated quotes in time order."""
-    scored = [
-        replace(c, score=SENTENCE_MODEL.score(c.signals)) for c in candidates(query, query_vector, passages, snapshot)
-    ]
+    another only when it carries what the best lacks; for a question about change, dated quotes in time order.
+    None when every sentence speaks of another time than the one the question names."""
+    scored = read(query, candidates(query, query_vector, passages, snapshot), reader or default_reader())
     found = names_found(query, passages)
     if not scored:
         return Selection([], 0.0, {"names_found": found})
     ranked = sorted(scored, key=lambda c: -c.score)
     best = ranked[0]
+    in_period = [c for c in ranked if c.signals["period"] >= 0]
     if query.about_change:
         chosen = _over_time(ranked, max_sentences)
-    elif _long_before(best, query):
+    elif not in_period or _long_before(in_period[0], query):
         chosen = []  # the closest sentences are still shown, with their dates, as the nearest
     else:
-        chosen = _short_answer(ranked, scored, max_sentences)
+        best = in_period[0]
+        chosen = _short_answer(in_period, [c for c in scored if c.signals["period"] >= 0], max_sentences)
     signals = {
         "best": best.score,
+        "reader": best.signals["reader"],
         "similarity": best.similarity,
         "coverage": best.coverage,
         "names_found": found,
@@ -146,11 +168,35 @@ def select(
     return Selection(chosen[:max_sentences], probability, signals, ranked[:NEAREST_SHOWN], ranked)
 
 
+def read(query: Query, found: list[Candidate], reader: Reader) -> list[Candidate]:
+    """The candidates scored: the sentence model's READ best are read by the trained reader (the others
+    count as the least of those), and READER_MODEL weighs the two scores with the sentence's time."""
+    if not found:
+        return []
+    first = [SENTENCE_MODEL.score(c.signals) for c in found]
+    order = sorted(range(len(found)), key=lambda i: -first[i])[:READ]
+    logits = reader.scores(query.text, [found[i].text for i in order])
+    reading = {i: float(logit) for i, logit in zip(order, logits, strict=True)}
+    floor = min(reading.values())
+    scored = []
+    for i, candidate in enumerate(found):
+        signals = {
+            **candidate.signals,
+            "sentence": first[i],
+            "reader": reading.get(i, floor),
+            "period": float(fits(query.frame, candidate.text, candidate.passage.chunk.date)),
+        }
+        scored.append(replace(candidate, signals=signals, score=READER_MODEL.score(signals)))
+    return scored
+
+
 def _long_before(best: Candidate, query: Query) -> bool:
     """Whether the best sentence's story is dated more than OLDER_THAN_ASKED before the time the question names."""
     day = best.passage.chunk.date
     if query.frame is None or day is None:
         return False
+    if query.frame.start - dt.date.min < OLDER_THAN_ASKED:
+        return False  # "before 1937": the time named has no beginning
     return dt.date.fromisoformat(day) < query.frame.start - OLDER_THAN_ASKED
 
 
@@ -229,8 +275,9 @@ def _over_time(ranked: list[Candidate], max_sentences: int) -> list[Candidate]:
 
 def _timeless(candidate: Candidate) -> float:
     """The sentence's score without what its recency and its passage's retrieval score (recency is part of
-    it, and on a small corpus scaling makes the newest passage far ahead) add."""
-    return candidate.score - SENTENCE_MODEL.score(candidate.signals, only=("recency", "passage"))
+    it, and on a small corpus scaling makes the newest passage far ahead) add through the sentence model."""
+    dated = SENTENCE_MODEL.score(candidate.signals, only=("recency", "passage"))
+    return candidate.score - READER_MODEL.weights["sentence"] / READER_MODEL.scales["sentence"] * dated
 
 
 def _same_day(a: Candidate, b: Candidate) -> bool:

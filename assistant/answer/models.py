@@ -1,12 +1,15 @@
-"""The two small models of the extractive answerer, fitted on labelled questions by eval/fit_models.py.
+"""The small models of the extractive answerer, fitted on labelled questions by eval/fit_models.py.
 
 - SENTENCE_MODEL: a score for how likely a candidate sentence holds the answer, from its signals
   (sentences.SIGNALS). It is a conditional logit: among one question's candidates, the probability
   of each is proportional to exp(score), so only differences of scores mean something.
+- READER_MODEL: the same kind of score from the sentence model's score ("sentence"), the trained
+  reader's logit ("reader", reader.py) and whether the sentence speaks of the time the question names
+  ("period", periods.py): the score the answer is chosen by.
 - ABSTENTION_MODEL: the probability that the best sentence answers the question at all, from its
   score and a few signals of the question's evidence; a logistic regression.
 
-Both weigh standardised inputs: score = sum of weight * (value - mean) / scale. They are data, in
+All weigh standardised inputs: score = sum of weight * (value - mean) / scale. They are data, in
 models.json beside this module: eval/fit_models.py writes it with the sets they were fitted on, the date,
 and how they did on questions held apart; eval/README.md tells the story.
 """
@@ -42,11 +45,12 @@ class Logistic:
 MODELS_FILE = Path(__file__).with_name("models.json")  # written by eval/fit_models.py: the models as data
 
 
-def _load(path: Path) -> tuple[Logistic, Logistic]:
-    """The sentence and abstention models of a models file (its sets, date and held-apart figures beside them)."""
+def _load(path: Path) -> tuple[Logistic, Logistic, Logistic]:
+    """The sentence, reader and abstention models of a models file (its sets, date and held-apart figures beside
+    them)."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    return Logistic(**data["sentence_model"]), Logistic(**data["abstention_model"])
+    return tuple(Logistic(**data[f"{name}_model"]) for name in ("sentence", "reader", "abstention"))  # type: ignore[return-value]
 
 
 # Fitted on the fitting halves of rtqa-span, rtqa-dev and the bundled set (eval/README.md; models.json says when).
-SENTENCE_MODEL, ABSTENTION_MODEL = _load(MODELS_FILE)
+SENTENCE_MODEL, READER_MODEL, ABSTENTION_MODEL = _load(MODELS_FILE)

@@ -47,6 +47,8 @@ _MONTH = "(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + ")"
 _NUMBER_WORDS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "ten": 10}
 _COUNT = r"(\d{1,3}|a|one|two|three|four|five|six|seven|ten)"
 _YEAR = r"((?:19|20)\d\d)"
+# A year named as a period ("from 1998 to 2004", "before 1937") may lie long before the news.
+_ANY_YEAR = r"(1[5-9]\d\d|20\d\d)"
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 31, "year": 366}
 
 _Rule = Callable[[re.Match[str], dt.date], "tuple[dt.date, dt.date] | None"]
@@ -84,6 +86,23 @@ def timeframe(question: str, as_of: dt.date) -> TimeFrame | None:
                 start, end = found
                 return TimeFrame(start, min(end, as_of), match.group(0))
     return None
+
+
+def _years(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date] | None:
+    first, last = int(match.group(1)), int(match.group(2))
+    if first > last or first > as_of.year:
+        return None
+    return dt.date(first, 1, 1), dt.date(last, 12, 31)
+
+
+def _before(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date] | None:
+    year = int(match.group(1))
+    return (dt.date.min, dt.date(year - 1, 12, 31)) if year <= as_of.year else None
+
+
+def _after(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date] | None:
+    year = int(match.group(1))
+    return (dt.date(year + 1, 1, 1), as_of) if year < as_of.year else None
 
 
 def _days_back(days: int) -> _Rule:
@@ -161,6 +180,10 @@ def _weekday(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date] | 
 
 # First match wins: the more specific wordings come first.
 _RULES: list[tuple[str, _Rule]] = [
+    (r"\b(?:from|between) " + _ANY_YEAR + r" (?:to|and|until|through) " + _ANY_YEAR + r"\b", _years),
+    (r"\b(?:in|during|from) " + _ANY_YEAR + r" ?[-–] ?" + _ANY_YEAR + r"\b", _years),
+    (r"\bbefore " + _ANY_YEAR + r"\b", _before),
+    (r"\bafter " + _ANY_YEAR + r"\b", _after),
     (r"\b(since) " + _MONTH + r",? " + _YEAR + r"\b", _since_month),
     (r"\b(since) " + _YEAR + r"\b", _since_year),
     (r"\b(in|during|of|by) " + _MONTH + r",? " + _YEAR + r"\b", _month_of_year),
@@ -176,7 +199,7 @@ _RULES: list[tuple[str, _Rule]] = [
     (r"\bthis week\b", _days_back(7)),
     (r"\bthis month\b", _this_month),
     (r"\b(this|earlier this) year\b", lambda m, as_of: (dt.date(as_of.year, 1, 1), as_of)),
-    (r"\b(in|during) (?:the )?" + _YEAR + r"\b", _year),
+    (r"\b(in|during) (?:the )?" + _ANY_YEAR + r"\b", _year),
     (r"\b(" + "|".join(_WEEKDAYS) + r")\b", _weekday),
     # A year naming an event ("Time's 2022 Person of the Year", "the 2024 election"), not a span ("2022 to 2024").
     (r"\b" + _YEAR + r"(?= (?!and\b|to\b|or\b|through\b|-)[a-z])", _year),
