@@ -3,8 +3,7 @@
 "Which university did she work at from 2004 to 2005?" is not answered by "She taught in Tucson from 2006
 to 2009", however alike the words: the sentence speaks of another period. A sentence's periods are the
 years, months and spans it names ("in 1999", "March 2022", "from 2004 to 2005", "2006-2009", "since
-2014") and its document's date, when the document has one: a story of the week asked about speaks of
-that week, whatever earlier years it compares with.
+2014"); a story dated within the time asked speaks of it, whatever earlier years it compares with.
 """
 
 from __future__ import annotations
@@ -73,11 +72,11 @@ def fits(frame: TimeFrame | None, text: str, document_date: str | None) -> int:
     if frame is None:
         return 0
     periods = spoken_of(text)
-    if document_date:
+    dated_within = document_date is not None and frame.contains(dt.date.fromisoformat(document_date[:10]))
+    if dated_within or any(start <= frame.end and frame.start <= end for start, end in periods):
         # A story of the time asked speaks of it, whatever earlier years it compares with ("the largest
         # attack since the invasion in February 2022").
-        day = dt.date.fromisoformat(document_date[:10])
-        periods.append((day, day))
-    if not periods:
-        return 0
-    return 1 if any(start <= frame.end and frame.start <= end for start, end in periods) else -1
+        return 1
+    # A story dated outside the time asked is judged by the dates it names; by its own date only through the
+    # answerer's half-year rule (extractive.OLDER_THAN_ASKED), as a week's news is often dated a day off.
+    return -1 if periods else 0
