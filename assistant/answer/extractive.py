@@ -149,14 +149,14 @@ def select(
         return Selection([], 0.0, {"names_found": found})
     ranked = sorted(scored, key=lambda c: -c.score)
     best = ranked[0]
-    in_period = [c for c in ranked if c.signals["period"] >= 0]
+    in_period = [c for c in ranked if _of_the_time_asked(c, query)]
     if query.about_change:
         chosen = _over_time(ranked, max_sentences)
     elif not in_period or _long_before(in_period[0], query):
         chosen = []  # the closest sentences are still shown, with their dates, as the nearest
     else:
         best = in_period[0]
-        chosen = _short_answer(in_period, [c for c in scored if c.signals["period"] >= 0], max_sentences)
+        chosen = _short_answer(in_period, [c for c in scored if _of_the_time_asked(c, query)], max_sentences)
     signals = {
         "best": best.score,
         "reader": best.signals["reader"],
@@ -188,6 +188,16 @@ def read(query: Query, found: list[Candidate], reader: Reader) -> list[Candidate
         }
         scored.append(replace(candidate, signals=signals, score=READER_MODEL.score(signals)))
     return scored
+
+
+def _of_the_time_asked(candidate: Candidate, query: Query) -> bool:
+    """Whether a sentence may answer for the time the question names (any may, when it names none): it speaks
+    of that time, or its story is dated (the half-year rule judges that date). A sentence of an undated page
+    that names no time could be about any: "X is a football club" does not say who coached it in 2015-2020."""
+    if query.frame is None:
+        return True
+    period = candidate.signals["period"]
+    return period > 0 or (period == 0 and candidate.passage.chunk.date is not None)
 
 
 def _long_before(best: Candidate, query: Query) -> bool:
