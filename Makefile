@@ -41,6 +41,9 @@ gate: setup
 	$(BIN)/assistant eval --questions eval/voices-questions.jsonl --corpus tests/data/voices \
 	  --out eval/results/gate-voices --min attribution_accuracy=1.0 --min both_sides_coverage=1.0 \
 	  --min fact_recall=1.0 --min abstention_accuracy=1.0 --min citation_validity=1.0
+	$(BIN)/assistant eval --questions eval/period-questions.jsonl --corpus tests/data/periods \
+	  --out eval/results/gate-periods --min answer_presence=1.0 --min abstention_accuracy=1.0 \
+	  --min citation_validity=1.0
 
 # CI lists the slowest tests, so a test that grows slow is seen.
 test: setup browser lint

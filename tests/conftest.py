@@ -71,6 +71,12 @@ def timeline(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     return _ingested(TIMELINE, tmp_path_factory, "timeline-index")
 
 
+@pytest.fixture(scope="session")
+def periods(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    """The assistant over tests/data/periods: four undated encyclopedia-style pages, several periods each."""
+    return _ingested(DATA / "periods", tmp_path_factory, "periods-index")
+
+
 @pytest.fixture
 def corpus_copy(tmp_path: Path) -> Path:
     """A writable copy of tests/data/aliases."""

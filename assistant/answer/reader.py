@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 FOLDER = Path(__file__).with_name("reader")
+# Pairs run together, shortest first: 12 pairs take 25 ms in batches against 41 ms one by one (2 busy cores).
+# The int8 graph quantises activations per batch, so batch-mates move a logit by about 0.1 (tests/test_reader.py).
 _BATCH = 16
 
 
@@ -45,7 +47,6 @@ class Reader:
     def scores(self, question: str, sentences: Sequence[str]) -> np.ndarray:
         """The reader's logit for each sentence as an answer to the question."""
         out = np.zeros(len(sentences), dtype=np.float32)
-        # Shortest first, so that each batch pads little.
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         for begin in range(0, len(order), _BATCH):
             chosen = order[begin : begin + _BATCH]
