@@ -19,6 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("assistant.errors", "assistant.limits", "assistant.settings", "assistant.types"),
     ("assistant.index",),
     ("assistant.ingest",),
+    ("assistant.sources",),  # fetches into the corpus folder, which ingest reads; it names ingest's sources file
     ("assistant.retrieval",),
     ("assistant.answer",),
     ("assistant.evaluation",),
