@@ -9,6 +9,8 @@ from assistant.errors import UsageError
 
 MAX_QUESTION_CHARS = 2000  # a question or a retrieval query
 MIN_K = 1  # passages retrieved for a question
+# Shortest API key accepted: 16 random characters are beyond guessing at any rate a server answers.
+MIN_API_KEY_CHARS = 16
 MAX_K = 50
 MAX_HISTORY_TURNS = 20  # earlier [question, answer] pairs a request may carry
 MAX_TURN_CHARS = 8000  # either side of one earlier turn

@@ -12,7 +12,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assistant.errors import UsageError
-from assistant.limits import MAX_K, MIN_K
+from assistant.limits import MAX_K, MIN_API_KEY_CHARS, MIN_K
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -116,7 +116,8 @@ class Settings(BaseSettings):
     )
     api_key: str | None = Field(
         default=None,
-        description="Bearer token the REST API and web chat require; needed whenever they listen beyond loopback.",
+        description="Bearer token the REST API and web chat require (at least 16 characters); needed whenever they "
+        "listen beyond loopback.",
     )
     max_upload_mb: float = Field(default=10.0, gt=0, le=50, description="Largest document a user may upload, in MB.")
     uploads_subdir: str = Field(default="uploads", description="Folder inside the corpus where uploaded documents go.")
@@ -124,6 +125,16 @@ class Settings(BaseSettings):
         default=Path("feedback/feedback.jsonl"),
         description="JSONL file that thumbs up/down in the web chat append to (an eval question set).",
     )
+
+    @model_validator(mode="after")
+    def _long_enough_key(self) -> Settings:
+        if self.api_key is not None and len(self.api_key.strip()) < MIN_API_KEY_CHARS:
+            raise ValueError(
+                f"ASSISTANT_API_KEY is too short ({len(self.api_key.strip())} characters besides spaces); use at "
+                f"least {MIN_API_KEY_CHARS} characters, e.g. the output of "
+                '`python -c "import secrets; print(secrets.token_urlsafe(24))"`'
+            )
+        return self
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

@@ -28,7 +28,7 @@ from .conftest import BUNDLED_CORPUS
 from .servers import ASSISTANT, assistant_api, free_port
 
 pytestmark = pytest.mark.server
-KEY = "test-key-1234"
+KEY = "test-key-1234-abcdefgh"
 QUESTION = "What are Russia's preconditions?"
 DOC = "news/2025-07-01-un-appeal"
 
