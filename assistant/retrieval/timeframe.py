@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from assistant.errors import UsageError
+from assistant.errors import UsageError, echoed
 
 
 def recency(day: dt.date, now: dt.date, days: float) -> float:
@@ -85,7 +85,7 @@ def parse_date(value: str | dt.date | None, what: str = "as-of date") -> dt.date
             raise ValueError
         return dt.date(*(int(part) for part in match.groups()))
     except ValueError:
-        raise UsageError(f"The {what} '{value}' is not a date; write it as YYYY-MM-DD.") from None
+        raise UsageError(f"The {what} '{echoed(value)}' is not a date; write it as YYYY-MM-DD.") from None
 
 
 def resolve_as_of(as_of: str | dt.date | None) -> dt.date:
