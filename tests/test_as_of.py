@@ -200,6 +200,11 @@ async def test_mcp_takes_as_of(timeline: Assistant, tmp_path: Path) -> None:
             assert "Geneva" in str(late["results"])
 
 
+def test_this_week_asked_near_the_first_day_of_the_calendar_is_answered_not_a_crash(timeline: Assistant) -> None:
+    answer = timeline.ask(STRIKES, as_of="0001-01-03")
+    assert answer.time_frame is not None and answer.time_frame.start == dt.date.min
+
+
 @pytest.mark.parametrize("value", ["2025/07/01", " 2025-07-01 "])
 def test_every_entry_point_reads_an_as_of_date_by_the_same_rule(value: str) -> None:
     from assistant.retrieval.timeframe import parse_date

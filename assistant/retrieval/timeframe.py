@@ -99,7 +99,10 @@ def timeframe(question: str, as_of: dt.date) -> TimeFrame | None:
     for pattern, frame in _RULES:
         match = re.search(pattern, text)
         if match:
-            found = frame(match, as_of)
+            try:
+                found = frame(match, as_of)
+            except OverflowError:  # reaches back before the calendar's first day ("this week" in year 1)
+                found = (dt.date.min, as_of)
             if found is not None:
                 start, end = found
                 return TimeFrame(start, min(end, as_of), match.group(0))
