@@ -119,6 +119,12 @@ class Settings(BaseSettings):
         description="Bearer token the REST API and web chat require (at least 16 characters); needed whenever they "
         "listen beyond loopback.",
     )
+    trusted_proxies: str | None = Field(
+        default=None,
+        description="Comma-separated addresses of the reverse proxies in front of the server, whose "
+        "X-Forwarded-For header names the client; empty: the header is ignored and the connecting address is the "
+        "client (so a client cannot pick the address the sign-in limit counts).",
+    )
     max_upload_mb: float = Field(default=10.0, gt=0, le=50, description="Largest document a user may upload, in MB.")
     uploads_subdir: str = Field(default="uploads", description="Folder inside the corpus where uploaded documents go.")
     feedback_path: Path = Field(
