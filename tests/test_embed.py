@@ -107,7 +107,7 @@ def test_auto_measures_once_records_the_choice_and_keeps_only_the_exports_used(
     def no_measuring(*args: object, **kwargs: object) -> None:
         raise AssertionError("measured again")
 
-    monkeypatch.setattr("assistant.index.fastpath._fastest_call", no_measuring)
+    monkeypatch.setattr("assistant.index.embed._sample_windows", no_measuring)
     assert SentenceEmbeddings(cache_dir=tmp_path).encoder_path() == choice.chosen  # another process reads it
 
 

@@ -32,9 +32,8 @@ import numpy as np
 # A candidate's outputs must be this close (cosine, every row) to the reference's to be chosen: int8
 # exports of MiniLM reach about 0.994 on news text, so they pass only where their kernels do better.
 MIN_COSINE = 0.999
-# Each candidate is timed over calls of the sample until this long has passed (at least one call; a runner
-# warms itself up when it is built), and its fastest call counts: on a shared CPU it is the least disturbed.
-_MIN_SECONDS = 0.5
+# Timed calls of the sample per candidate, after the first (whose outputs are compared); the fastest counts.
+_ROUNDS = 3
 # CPU features that decide which kernels are fast: matrix units (AMX), bf16 and int8 dot products.
 _FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
 _LIBRARIES = ("torch", "onnxruntime")
@@ -113,23 +112,29 @@ def choose_fastest(
     known = recorded(cache_dir, key)
     if known is not None and known.chosen in candidates:
         return known
-    expected: np.ndarray | None = None
     measured: dict[str, dict[str, Any]] = {}
+    runners: dict[str, Runner] = {}
+    outputs: dict[str, np.ndarray] = {}
     for name in [reference, *(name for name in candidates if name != reference)]:
         try:
-            run = candidates[name]()
-            started = time.perf_counter()
-            outputs = np.asarray(run(), dtype=np.float32)
-            seconds = _fastest_call(run, time.perf_counter() - started)
+            runners[name] = candidates[name]()
+            outputs[name] = np.asarray(runners[name](), dtype=np.float32)
         except Exception as exc:  # a way this machine cannot run (no bf16 kernels, no export): not a candidate
             if name == reference:
                 raise
             measured[name] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
-            continue
-        if expected is None:
-            expected = outputs
-        cosine = _lowest_cosine(outputs, expected)
-        measured[name] = {"per_second": round(units / seconds, 1), "cosine": round(cosine, 6)}
+            runners.pop(name, None)
+    # Rounds over all candidates in turn, the fastest call of each counting: a load that comes and goes
+    # (another process on the same cores) then weighs on every candidate alike, not on the one timed in it.
+    best = dict.fromkeys(runners, float("inf"))
+    for _ in range(_ROUNDS):
+        for name, run in runners.items():
+            started = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - started)
+    for name in runners:
+        cosine = _lowest_cosine(outputs[name], outputs[reference])
+        measured[name] = {"per_second": round(units / best[name], 1), "cosine": round(cosine, 6)}
         measured[name]["eligible"] = name == reference or cosine >= MIN_COSINE
     eligible = [name for name, row in measured.items() if row.get("eligible")]
     chosen = max(eligible, key=lambda name: measured[name]["per_second"])
@@ -137,16 +142,6 @@ def choose_fastest(
     _write_record(cache_dir, key, choice)
     log.info("encoder path for %s on this machine: %s (%s)", key, chosen, measured)
     return choice
-
-
-def _fastest_call(run: Runner, first: float) -> float:
-    best, spent = first, first
-    while spent < _MIN_SECONDS:
-        started = time.perf_counter()
-        run()
-        took = time.perf_counter() - started
-        best, spent = min(best, took), spent + took
-    return best
 
 
 def _lowest_cosine(outputs: np.ndarray, expected: np.ndarray) -> float:
