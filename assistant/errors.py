@@ -27,3 +27,9 @@ class IndexMissingError(AssistantError):
 
 class BackendError(AssistantError):
     """A service the assistant depends on (a Chroma server, a chat model) failed or is unreachable."""
+
+
+def echoed(value: object, limit: int = 40) -> str:
+    """A value as a refusal repeats it: cut to `limit` characters, so a huge input never comes back whole."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -5,10 +5,12 @@ input with the same numbers.
 
 from __future__ import annotations
 
-from assistant.errors import UsageError
+from assistant.errors import UsageError, echoed
 
 MAX_QUESTION_CHARS = 2000  # a question or a retrieval query
 MIN_K = 1  # passages retrieved for a question
+# Shortest API key accepted: 16 random characters are beyond guessing at any rate a server answers.
+MIN_API_KEY_CHARS = 16
 MAX_K = 50
 MAX_HISTORY_TURNS = 20  # earlier [question, answer] pairs a request may carry
 MAX_TURN_CHARS = 8000  # either side of one earlier turn
@@ -41,7 +43,7 @@ def parse_k(value: object) -> int | None:
     except ValueError:
         number = float("nan")
     if isinstance(value, bool) or not number.is_integer():
-        raise UsageError(f"k must be a whole number between {MIN_K} and {MAX_K}, not '{value}'.")
+        raise UsageError(f"k must be a whole number between {MIN_K} and {MAX_K}, not '{echoed(value)}'.")
     return checked_k(int(number))
 
 

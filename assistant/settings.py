@@ -12,7 +12,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assistant.errors import UsageError
-from assistant.limits import MAX_K, MIN_K
+from assistant.limits import MAX_K, MIN_API_KEY_CHARS, MIN_K
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -21,7 +21,7 @@ CHUNKER_VERSION = 1
 # Bump when how vectors are computed from the text changes (2: one pass over token windows, pooled).
 EMBEDDER_VERSION = 2
 
-Precision = Literal["int8", "fp32"]
+Precision = Literal["auto", "bf16", "int8", "fp32-onnx", "fp32"]
 # Bump when what the vector store holds per chunk changes (2: undated chunks carry date_int 0, so an
 # as-of cutoff lets them through; 3: documents' voice, publisher and licence, and voice_keys to filter on).
 STORE_VERSION = 3
@@ -103,13 +103,27 @@ class Settings(BaseSettings):
         default=32, ge=1, le=1024, description="Token windows (about 1,000 characters each) embedded at once in ingest."
     )
     embed_precision: Precision = Field(
-        default="int8",
-        description="Encoder at ingest and for questions: 'int8' (the model's quantised ONNX export, 1.6x faster "
-        "on a CPU) or 'fp32' (the model's ONNX export in full precision; the model on the GPU when torch sees one).",
+        default="auto",
+        description="How ingest runs the encoder: 'auto' (the fastest on this machine of the four below whose "
+        "vectors agree with fp32 to a cosine of 0.999, measured once and recorded in model_cache_dir), 'bf16' "
+        "(torch under bfloat16 autocast), 'int8' (the quantised ONNX export; questions use it too), 'fp32-onnx' "
+        "(the ONNX export), 'fp32' (the model in torch; on the GPU when torch sees one).",
+    )
+    model_cache_dir: Path | None = Field(
+        default=None,
+        description="Per-user folder for the model's ONNX exports and the measured encoder choice, shared by "
+        "every index folder; unset: the platform's cache folder (~/.cache/conflict-corpus-assistant on Linux).",
     )
     api_key: str | None = Field(
         default=None,
-        description="Bearer token the REST API and web chat require; needed whenever they listen beyond loopback.",
+        description="Bearer token the REST API and web chat require (at least 16 characters); needed whenever they "
+        "listen beyond loopback.",
+    )
+    trusted_proxies: str | None = Field(
+        default=None,
+        description="Comma-separated addresses of the reverse proxies in front of the server, whose "
+        "X-Forwarded-For header names the client; empty: the header is ignored and the connecting address is the "
+        "client (so a client cannot pick the address the sign-in limit counts).",
     )
     max_upload_mb: float = Field(default=10.0, gt=0, le=50, description="Largest document a user may upload, in MB.")
     uploads_subdir: str = Field(default="uploads", description="Folder inside the corpus where uploaded documents go.")
@@ -152,6 +166,16 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
+    def _long_enough_key(self) -> Settings:
+        if self.api_key is not None and len(self.api_key.strip()) < MIN_API_KEY_CHARS:
+            raise ValueError(
+                f"ASSISTANT_API_KEY is too short ({len(self.api_key.strip())} characters besides spaces); use at "
+                f"least {MIN_API_KEY_CHARS} characters, e.g. the output of "
+                '`python -c "import secrets; print(secrets.token_urlsafe(24))"`'
+            )
+        return self
+
+    @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError(
@@ -169,12 +193,21 @@ class Settings(BaseSettings):
             "chunk_overlap": self.chunk_overlap,
             "chunker": CHUNKER_VERSION,
             "embedder": EMBEDDER_VERSION,
-            "precision": self.embed_precision,
+            # Every path but a set 'int8' gives vectors within 0.999 cosine of fp32: one index for all of them.
+            "precision": "int8" if self.embed_precision == "int8" else "fp32",
             "store": STORE_VERSION,
         }
         digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
         stem = re.sub(r"[^a-zA-Z0-9_-]+", "-", self.corpus_dir.resolve().name).strip("-_")[:40] or "corpus"
         return f"{stem}-{digest}"
+
+    def model_cache_path(self) -> Path:
+        """The per-user model cache: model_cache_dir, else the platform's cache folder for this project."""
+        if self.model_cache_dir is not None:
+            return self.model_cache_dir
+        import platformdirs
+
+        return platformdirs.user_cache_path("conflict-corpus-assistant") / "models"
 
     def index_path(self) -> Path:
         """The folder of the local files of this index (lexical index, sentence vectors)."""

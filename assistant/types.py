@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from assistant.errors import UsageError
+from assistant.errors import UsageError, echoed
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,7 @@ def check_date(value: str, label: str = "date") -> str:
     Only that form: documents' dates are compared as YYYY-MM-DD text, so another form that Python's
     fromisoformat also reads (20250601, 2025-W27-1) would filter wrongly.
     """
-    shown = value if len(value) <= 40 else value[:37] + "..."
+    shown = echoed(value)
     if not _ISO_DATE.fullmatch(value):
         raise UsageError(f"The {label} '{shown}' is not a date; write it as YYYY-MM-DD.")
     try:

@@ -3,16 +3,19 @@
     python bench/ingest.py --corpus DIR [--limit 100] [--rounds 3]
 
 Each round runs, in fresh processes and fresh index folders, in an order that rotates from round to
-round (the machine's load drifts; alternating spreads it over all):
+round (the machine's load drifts; alternating spreads it over all; each variant runs right after
+another, so the ratio of a round compares runs under the same load):
 
-- assistant: `assistant ingest` into a fresh index folder, as a user runs it; the folder holds the
-  model's ONNX export, which the first ingest on a machine makes once (timed apart, before the rounds);
-  "assistant fp32" (only when named in --variants) the same with ASSISTANT_EMBED_PRECISION=fp32;
+- assistant first: `assistant ingest` as a newcomer runs it: a fresh index folder and an empty per-user
+  model cache, so it pays every one-off cost: loading torch, the ONNX export, measuring the encoder paths;
+- assistant: `assistant ingest` into a fresh index folder with the per-user cache as the first ingest on
+  a machine leaves it (made once before the rounds and timed apart): the export and the recorded choice;
+  "assistant PATH" (PATH one of bf16, int8, fp32-onnx, fp32) the same with ASSISTANT_EMBED_PRECISION=PATH;
 - langchain: the plain pipeline: each file's text, LangChain's RecursiveCharacterTextSplitter (1,000
   characters, 200 overlap), the same MiniLM through sentence-transformers behind LangChain's
   HuggingFaceEmbeddings (fp32, torch), `langchain_chroma.Chroma.add_texts` into a fresh embedded Chroma;
-- encoder int8 / encoder fp32: the bare encoder (the int8 ONNX export ingest uses; the model in torch)
-  over the very token windows `assistant ingest` embeds, nothing else: the machine's limit for them.
+- encoder PATH: the bare encoder run that way (bf16, int8, fp32-onnx, fp32) over the very token windows
+  `assistant ingest` embeds, nothing else: the machine's limit for them.
 
 It prints each run, then the medians: wall and CPU seconds, seconds / MB of corpus files, tokens
 embedded a second, and how many times each corpus token went through the encoder (tokens fed to it /
@@ -24,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -33,9 +35,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-VARIANTS = ("assistant", "langchain", "encoder int8", "encoder fp32")
-OPTIONAL = ("assistant fp32",)  # ingest with ASSISTANT_EMBED_PRECISION=fp32: only when named in --variants
+PATHS = ("bf16", "int8", "fp32-onnx", "fp32")
+VARIANTS = ("assistant first", "assistant", "langchain")
+OPTIONAL = tuple(f"assistant {path}" for path in PATHS) + tuple(f"encoder {path}" for path in PATHS)
 
 
 def _langchain(corpus: Path, index: Path) -> dict[str, float]:
@@ -65,7 +69,7 @@ def _langchain(corpus: Path, index: Path) -> dict[str, float]:
     return {"tokens": fed}
 
 
-def _encoder(corpus: Path, models: Path, precision: str) -> dict[str, float]:
+def _encoder(corpus: Path, models: Path, precision: Any) -> dict[str, float]:
     """The bare encoder over the windows ingest embeds: tokens fed, the corpus's tokens, seconds taken."""
     from assistant.index.embed import SentenceEmbeddings
     from assistant.index.windows import encode_windows, plan_windows
@@ -74,7 +78,7 @@ def _encoder(corpus: Path, models: Path, precision: str) -> dict[str, float]:
     from assistant.settings import Settings
 
     settings = Settings()
-    planner = SentenceEmbeddings(cache_dir=models).token_encoder()  # the int8 export: what ingest uses
+    planner = SentenceEmbeddings(cache_dir=models, precision="fp32-onnx").token_encoder()  # tokenizer, windows
     assert planner is not None
     windows, corpus_tokens = [], 0
     for file in scan_corpus(corpus):
@@ -84,7 +88,7 @@ def _encoder(corpus: Path, models: Path, precision: str) -> dict[str, float]:
             windows.extend(plan_windows(planner, document.title, sentences))
             pieces = planner.tokenizer.encode_batch(sentences, add_special_tokens=False)
             corpus_tokens += sum(len(piece.ids) for piece in pieces)
-    encoder = planner if precision == "int8" else SentenceEmbeddings(cache_dir=None).token_encoder()
+    encoder = SentenceEmbeddings(cache_dir=models, precision=precision).token_encoder()
     assert encoder is not None
     started = time.perf_counter()
     for _ in encode_windows(encoder, windows, settings.embed_batch_size):
@@ -94,11 +98,16 @@ def _encoder(corpus: Path, models: Path, precision: str) -> dict[str, float]:
 
 
 def _export(models: Path) -> dict[str, float]:
-    """Export the model to ONNX (fp32 and int8), as the first ingest on a machine does."""
+    """Fill a per-user model cache as the first ingest on a machine does: the export, the measured choice."""
     from assistant.index.embed import SentenceEmbeddings
 
     shutil.rmtree(models, ignore_errors=True)
-    return {"exported": float(SentenceEmbeddings(cache_dir=models).export_onnx())}
+    embeddings = SentenceEmbeddings(cache_dir=models)
+    exported = embeddings.export_onnx()
+    choice = embeddings.choice()
+    print(f"chosen: {choice.chosen}; measured: {json.dumps(choice.measured)}", file=sys.stderr)
+    speeds = {f"{name} tokens/s": row.get("per_second", 0) for name, row in choice.measured.items()}
+    return {"exported": float(exported), **speeds}
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -107,7 +116,7 @@ def _child(args: argparse.Namespace) -> None:
     elif args.child == "export":
         result = _export(args.models)
     else:
-        result = _encoder(args.corpus, args.models, args.child.split()[-1])
+        result = _encoder(args.corpus, args.models, args.child.split(" ", 1)[1].removeprefix("encoder "))
     print(json.dumps(result))
 
 
@@ -117,11 +126,12 @@ def _run(variant: str, corpus: Path, work: Path, models: Path) -> dict[str, floa
     shutil.rmtree(index, ignore_errors=True)
     if variant.startswith("assistant"):
         command = [str(Path(sys.executable).parent / "assistant"), "ingest", "--corpus", str(corpus), "--json"]
-        env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index)}
-        if variant == "assistant fp32":
-            env["ASSISTANT_EMBED_PRECISION"] = "fp32"
-        if models.exists():  # the export is made once per model and machine: an index folder that has it
-            shutil.copytree(models, index / "models")
+        env = {**os.environ, "ASSISTANT_INDEX_DIR": str(index), "ASSISTANT_MODEL_CACHE_DIR": str(models)}
+        if variant == "assistant first":  # a newcomer: nothing cached for this user yet
+            env["ASSISTANT_MODEL_CACHE_DIR"] = str(work / "fresh-cache")
+            shutil.rmtree(work / "fresh-cache", ignore_errors=True)
+        elif variant != "assistant":
+            env["ASSISTANT_EMBED_PRECISION"] = variant.split()[-1]
     elif variant == "export":
         command = [sys.executable, __file__, "--child", variant, "--corpus", str(corpus), "--models", str(models)]
         env = dict(os.environ)
@@ -169,12 +179,14 @@ def main() -> None:
         files = [p for p in corpus.rglob("*") if p.is_file()]
         megabytes = sum(p.stat().st_size for p in files) / 1e6
         variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()}")
+        from assistant.index.fastpath import machine
+
+        print(f"machine: {machine()}, load {os.getloadavg()}")
         print(f"corpus: {args.corpus} ({len(files)} files, {megabytes:.1f} MB); {args.rounds} rounds of {variants}")
         export = _run("export", corpus, work, work / "models")
         print(
-            f"export of the model to ONNX, once per model and machine: wall {export['wall']:.1f} s, "
-            f"CPU {export['cpu']:.1f} s (not in the runs below)"
+            f"the per-user cache filled once (export, measured choice): wall {export['wall']:.1f} s, "
+            f"CPU {export['cpu']:.1f} s (in 'assistant first' only); {export}"
         )
         runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
         for round_number in range(args.rounds):
@@ -193,8 +205,9 @@ def _summary(runs: dict[str, list[dict[str, float]]], megabytes: float) -> None:
         values = [run[key] for run in runs.get(variant, []) if key in run]
         return statistics.median(values) if values else float("nan")
 
-    encoder = "encoder int8" if "encoder int8" in runs else "encoder fp32"
-    window_tokens, corpus_tokens = median(encoder, "tokens"), median(encoder, "corpus_tokens")
+    encoders = [variant for variant in runs if variant.startswith("encoder")]
+    window_tokens = median(encoders[0], "tokens") if encoders else float("nan")
+    corpus_tokens = median(encoders[0], "corpus_tokens") if encoders else float("nan")
     print("\n| variant | wall s | CPU s | s / MB | tokens fed | tokens / s | passes per corpus token |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for variant in runs:
@@ -205,9 +218,11 @@ def _summary(runs: dict[str, list[dict[str, float]]], megabytes: float) -> None:
             f"{median(variant, 'wall') / megabytes:.1f} | {tokens:,.0f} | {tokens / seconds:,.0f} | "
             f"{tokens / corpus_tokens:.2f} |"
         )
-    if "assistant" in runs and "langchain" in runs:
-        paired = [lc["wall"] / ours["wall"] for lc, ours in zip(runs["langchain"], runs["assistant"], strict=False)]
-        print(f"\nlangchain wall / assistant wall: median {statistics.median(paired):.2f} (per round {paired})")
+    for ours in (variant for variant in runs if variant.startswith("assistant")):
+        if "langchain" in runs:
+            paired = [a["wall"] / lc["wall"] for lc, a in zip(runs["langchain"], runs[ours], strict=False)]
+            shown = ", ".join(f"{ratio:.2f}" for ratio in paired)
+            print(f"{ours} wall / langchain wall, same round: median {statistics.median(paired):.2f} ({shown})")
 
 
 if __name__ == "__main__":

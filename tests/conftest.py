@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,16 @@ DATA = Path(__file__).resolve().parent / "data"
 BUNDLED_CORPUS = ROOT / "corpus"
 TIMELINE = DATA / "timeline"
 VOICES = DATA / "voices"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One per-user model cache for the session (exports, the measured encoder choice), never the user's own."""
+    folder = tmp_path_factory.mktemp("model-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ASSISTANT_MODEL_CACHE_DIR", str(folder))
+        patch.delenv("ASSISTANT_EMBED_PRECISION", raising=False)
+        yield folder
 
 
 @pytest.fixture(autouse=True)

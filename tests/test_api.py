@@ -22,13 +22,14 @@ import pytest
 
 from assistant.cli import cli
 from assistant.pipeline import Assistant
+from assistant.serve.guard import SIGN_IN_BURST
 from assistant.settings import Settings
 
 from .conftest import BUNDLED_CORPUS
 from .servers import ASSISTANT, assistant_api, free_port
 
 pytestmark = pytest.mark.server
-KEY = "test-key-1234"
+KEY = "test-key-1234-abcdefgh"
 QUESTION = "What are Russia's preconditions?"
 DOC = "news/2025-07-01-un-appeal"
 
@@ -490,3 +491,23 @@ def test_the_server_stops_on_sigterm_while_a_request_is_in_progress(tmp_path: Pa
         assert time.monotonic() - started < 15
     finally:
         server.stop()
+
+
+def test_a_client_rotating_x_forwarded_for_is_still_limited_as_one_address(tmp_path: Path) -> None:
+    """X-Forwarded-For names the client only when it comes from a configured proxy (none by default)."""
+    env = {"ASSISTANT_CORPUS_DIR": str(tmp_path), "ASSISTANT_INDEX_DIR": str(tmp_path / "ix"), "ASSISTANT_API_KEY": KEY}
+    port = free_port()
+    server = assistant_api(port, tmp_path / "api.log", env).start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            statuses = [
+                client.post(
+                    "/v1/retrieve",
+                    json={"query": "anything"},
+                    headers={"Authorization": f"Bearer guess{n}", "X-Forwarded-For": f"198.51.100.{n}"},
+                ).status_code
+                for n in range(SIGN_IN_BURST + 2)
+            ]
+    finally:
+        server.stop()
+    assert statuses[:SIGN_IN_BURST] == [401] * SIGN_IN_BURST and statuses[SIGN_IN_BURST:] == [429, 429]

@@ -198,3 +198,32 @@ async def test_mcp_takes_as_of(timeline: Assistant, tmp_path: Path) -> None:
             assert "Geneva" not in str(before["results"])
             late = await call(session, "retrieve", {"query": VENUE, "k": 3, "as_of": "2026-03-01"})
             assert "Geneva" in str(late["results"])
+
+
+def test_this_week_asked_near_the_first_day_of_the_calendar_is_answered_not_a_crash(timeline: Assistant) -> None:
+    answer = timeline.ask(STRIKES, as_of="0001-01-03")
+    assert answer.time_frame is not None and answer.time_frame.start == dt.date.min
+
+
+@pytest.mark.parametrize("value", ["2025/07/01", " 2025-07-01 "])
+def test_every_entry_point_reads_an_as_of_date_by_the_same_rule(value: str) -> None:
+    from assistant.retrieval.timeframe import parse_date
+    from assistant.serve.schema import AskRequest
+
+    assert parse_date(value) == dt.date(2025, 7, 1)  # the CLI, MCP, the web chat and Python
+    assert AskRequest(question=VENUE, as_of=value).as_of == "2025-07-01"  # REST
+
+
+def test_a_refused_as_of_date_is_not_echoed_whole() -> None:
+    from pydantic import ValidationError
+
+    from assistant.retrieval.timeframe import parse_date
+    from assistant.serve.schema import AskRequest
+
+    huge = "9" * 100_000
+    with pytest.raises(UsageError) as refused:
+        parse_date(huge)
+    assert "YYYY-MM-DD" in str(refused.value) and len(str(refused.value)) < 200
+    with pytest.raises(ValidationError) as invalid:
+        AskRequest(question=VENUE, as_of=huge)
+    assert "YYYY-MM-DD" in str(invalid.value) and huge not in str(invalid.value)

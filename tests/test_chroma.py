@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from assistant.errors import BackendError
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
 
@@ -79,3 +80,14 @@ def test_a_store_that_cannot_open_names_the_cause(tmp_path: Path) -> None:
     done = subprocess.run([ASSISTANT, "retrieve", "port"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "chroma is a file where the store's folder should be: move it away" in done.stderr
+
+
+def test_the_hint_for_a_server_that_is_down_names_the_configured_host_and_port(
+    tmp_path: Path, fake_embeddings: str
+) -> None:
+    port = free_port()
+    settings = Settings(corpus_dir=DATA / "dated", index_dir=tmp_path / "ix", chroma_url=f"http://127.0.0.1:{port}")
+    with pytest.raises(BackendError) as failed:
+        Assistant(settings).ingest()
+    assert f"chroma run --host 127.0.0.1 --port {port}" in str(failed.value)
+    assert "--port 8000" not in str(failed.value)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from assistant.evaluation.scores import (
     retrieval_metrics,
     token_f1,
 )
+from assistant.pipeline import Assistant
 from assistant.types import Answer, ChunkInfo, Citation, ScoredChunk
 
 from .conftest import BUNDLED_CORPUS, ROOT
@@ -262,3 +264,30 @@ def test_bm25_floor_ranks_whole_documents_and_cites_a_sentence(small_set: Path, 
     assert retrieved and all(chunk_id.endswith("#all") for chunk_id in retrieved), "units are whole documents"
     answered = [record for record in records if not record["abstained"]]
     assert answered and all(record["answer"].endswith("[1]") and len(record["citations"]) == 1 for record in answered)
+
+
+@pytest.mark.parametrize("retriever", ["baseline", "bm25"])
+def test_comparison_pipelines_leave_out_documents_dated_after_the_as_of_date(
+    retriever: str, timeline: Assistant
+) -> None:
+    """Questions are asked on their question_date: a baseline that read later news would be compared unfairly."""
+    from contextlib import closing
+
+    from assistant.evaluation.baseline import BaselinePipeline
+    from assistant.evaluation.bm25 import DocumentBM25Pipeline
+    from assistant.ingest.sync import open_catalog
+
+    question = "Where did Russian and Ukrainian negotiators meet?"
+    with closing(open_catalog(timeline.settings)) as catalog:
+        pipeline = (
+            BaselinePipeline(timeline.store, timeline.embeddings)
+            if retriever == "baseline"
+            else DocumentBM25Pipeline(catalog)
+        )
+    later = [r.chunk.doc_id for r in pipeline.retrieve(question, 10) if (r.chunk.date or "") > "2023-01-01"]
+    assert "2026-02-10-after-the-deadline" in later  # without a date, the later talks are found
+    early = dt.date(2023, 1, 1)
+    found = pipeline.retrieve(question, 10, as_of=early)
+    assert found and all((r.chunk.date or "") <= "2023-01-01" for r in found)
+    answer = pipeline.ask(question, k=5, as_of=early)
+    assert "Istanbul" in answer.text and all((c.date or "") <= "2023-01-01" for c in answer.citations)

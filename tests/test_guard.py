@@ -16,16 +16,18 @@ import httpx
 import pytest
 import uvicorn
 
+from assistant.errors import UsageError
+from assistant.limits import MIN_API_KEY_CHARS
 from assistant.pipeline import Assistant
 from assistant.serve import guard
 from assistant.serve.api import create_app
 from assistant.serve.page import page_options
 from assistant.serve.ui import build_ui
-from assistant.settings import Settings
+from assistant.settings import Settings, load_settings
 
 from .servers import free_port
 
-KEY = "guard-key-5678"
+KEY = "guard-key-5678-abcdefgh"
 
 
 @pytest.fixture
@@ -176,3 +178,10 @@ def test_an_unexpected_failure_is_a_json_500_and_the_connection_stays_usable(fai
         assert b"Traceback" not in reply
         status, reply = _exchange(sock, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")  # the same connection
         assert status == 200 and b'"status":"ok"' in reply
+
+
+@pytest.mark.parametrize("key", [" ", "a", "short-key-123"])
+def test_an_api_key_shorter_than_the_minimum_is_refused_with_what_to_do(key: str) -> None:
+    with pytest.raises(UsageError, match=rf"ASSISTANT_API_KEY is too short.*at least {MIN_API_KEY_CHARS} characters"):
+        load_settings(api_key=key)
+    assert load_settings(api_key="x" * MIN_API_KEY_CHARS).api_key == "x" * MIN_API_KEY_CHARS

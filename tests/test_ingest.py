@@ -22,7 +22,7 @@ class CountingEmbeddings(SentenceEmbeddings):
     """The real model and its int8 export, remembering every token window ingest had it read, as text."""
 
     def __init__(self, cache_dir: Path) -> None:
-        super().__init__(cache_dir=cache_dir)
+        super().__init__(cache_dir=cache_dir, precision="int8")
         self.texts: list[str] = []
 
     def token_encoder(self) -> TokenEncoder | None:

@@ -336,6 +336,6 @@ def test_serving_beyond_loopback_needs_an_api_key(tmp_path: Path) -> None:
 
 
 def test_an_api_key_puts_the_chat_behind_a_sign_in() -> None:
-    sign_in = page_options(Settings(api_key="s3cret"))["auth"]
-    assert sign_in("anyone", "s3cret") and not sign_in("anyone", "guess")
+    sign_in = page_options(Settings(api_key="s3cret-sixteen-chars"))["auth"]
+    assert sign_in("anyone", "s3cret-sixteen-chars") and not sign_in("anyone", "guess")
     assert "auth" not in page_options(Settings())

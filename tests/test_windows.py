@@ -27,7 +27,7 @@ def model() -> SentenceEmbeddings:
 def encoder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> TokenEncoder:
     """The model through torch (fp32), and its int8 ONNX export as ingest uses it by default."""
     models = tmp_path_factory.mktemp("models") if request.param == "int8" else None
-    found = SentenceEmbeddings(cache_dir=models).token_encoder()
+    found = SentenceEmbeddings(cache_dir=models, precision="int8" if models else "fp32").token_encoder()
     assert found is not None
     return found
 

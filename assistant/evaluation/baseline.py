@@ -2,7 +2,8 @@
 
 Chroma similarity search through langchain-chroma with the same embedding model and the same
 collection, and the retrieved chunk's sentence closest to the question as the answer. No lexical
-ranking, no aliases, no abstention.
+ranking, no aliases, no abstention; like every pipeline evaluated, it leaves out documents dated after
+the question's as-of date (Chroma's own filter), but reads no time in the question.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.index.chroma import VectorStore
+from assistant.index.chroma import VectorStore, chroma_where
 from assistant.index.embed import SentenceEmbeddings
 from assistant.ingest.chunk import split_sentences
 from assistant.retrieval.query import History
@@ -32,8 +33,8 @@ class BaselinePipeline:
     def retrieve(
         self, query: str, k: int, history: History | None = None, as_of: dt.date | None = None
     ) -> list[ScoredChunk]:
-        # A plain pipeline: no history, no dates.
-        found = self.vectorstore.similarity_search_with_score(query, k=k)
+        # A plain pipeline: no history, no time read from the question; later documents are left out.
+        found = self.vectorstore.similarity_search_with_score(query, k=k, filter=chroma_where(None, as_of))
         return [
             ScoredChunk(_chunk_info(document.page_content, document.metadata), 1.0 - float(distance), rank)
             for rank, (document, distance) in enumerate(found, start=1)
@@ -41,7 +42,7 @@ class BaselinePipeline:
 
     def ask(self, question: str, history: History | None = None, k: int = 5, as_of: dt.date | None = None) -> Answer:
         started = time.perf_counter()
-        passages = self.retrieve(question, k)
+        passages = self.retrieve(question, k, as_of=as_of)
         retrieved_at = time.perf_counter()
         if not passages:
             return Answer(question, "", (), abstained=True, timings_ms=timings(started, retrieved_at))

@@ -1,8 +1,10 @@
 """Plain BM25 over whole documents, the keyword floor evaluations compare against (`--retriever bm25`).
 
 Each document (title and text) is one unit of Okapi BM25 (k1 1.2, b 0.75) with the project's tokenizer,
-the question as the query: no aliases, no dates, no embeddings, no history. Its answer is the sentence
-of the top document that holds the most of the question's words, cited; it never abstains.
+the question as the query: no aliases, no embeddings, no history, no time read from the question; documents
+dated after the question's as-of date are left out, as in every pipeline evaluated (undated ones stay).
+Its answer is the sentence of the top document that holds the most of the question's words, cited; it
+never abstains.
 """
 
 from __future__ import annotations
@@ -33,12 +35,15 @@ class DocumentBM25Pipeline:
 
     def retrieve(self, query: str, k: int, history: Any = None, as_of: dt.date | None = None) -> list[ScoredChunk]:
         scores = self.index.scores(dict.fromkeys(tokenize(query), 1.0))
+        if as_of is not None:
+            cutoff = as_of.isoformat()
+            scores[[i for i, d in enumerate(self.documents) if d.date and d.date > cutoff]] = 0.0
         best = [int(i) for i in scores.argsort()[::-1][:k] if scores[i] > 0]
         return [ScoredChunk(_whole(self.documents[i]), float(scores[i]), rank) for rank, i in enumerate(best, 1)]
 
     def ask(self, question: str, history: Any = None, k: int = 5, as_of: dt.date | None = None) -> Answer:
         started = time.perf_counter()
-        passages = self.retrieve(question, k)
+        passages = self.retrieve(question, k, as_of=as_of)
         retrieved_at = time.perf_counter()
         if not passages:
             return Answer(question, "", (), abstained=True, timings_ms=timings(started, retrieved_at))

@@ -64,8 +64,8 @@ class ChromaConnection:
             if url.scheme not in ("http", "https") or not url.hostname:
                 url_text = self.settings.chroma_url
                 raise UsageError(f"ASSISTANT_CHROMA_URL '{url_text}' is not an http(s)://host:port URL.")
-            port = url.port or (443 if url.scheme == "https" else 8000)
-            return chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https")
+            host, port = _host_port(self.settings.chroma_url)
+            return chromadb.HttpClient(host=host, port=port, ssl=url.scheme == "https")
         self.settings.index_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(self.settings.index_dir / "chroma"))
 
@@ -139,8 +139,9 @@ class ChromaConnection:
             self._collections.pop(name, None)  # reconnect on the next call: the server may be back
             detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             if self.settings.chroma_url:
+                host, port = _host_port(self.settings.chroma_url)
                 hint = (
-                    "check that the server is running (`chroma run --host 127.0.0.1 --port 8000`) "
+                    f"check that the server is running (`chroma run --host {host} --port {port}`) "
                     "or unset ASSISTANT_CHROMA_URL"
                 )
             else:
@@ -168,3 +169,9 @@ class ChromaConnection:
             f"{where} holds no vectors for this corpus (collection {self.name}); "
             "run `assistant ingest` to fill it from the local catalog."
         )
+
+
+def _host_port(chroma_url: str) -> tuple[str, int]:
+    """The host and port of a Chroma server URL; without a port, https's 443 or Chroma's own 8000."""
+    url = urlparse(chroma_url)
+    return url.hostname or "127.0.0.1", url.port or (443 if url.scheme == "https" else 8000)

@@ -1,16 +1,19 @@
 """Text -> vectors: a sentence-transformers model behind LangChain's Embeddings interface.
 
 sentence-transformers (and torch) are imported here only, and only when a model is first used.
-Ingest reads token states from `token_encoder` (windows.py pools them): the model's ONNX export
-(embed_onnx.py), int8 by default or fp32, or in fp32 the model itself on the GPU when torch sees one.
-Questions go through `encode_query`, which uses the export of the same precision when ingest has made
-one, so a fresh process answers without loading torch, with the encoder that embedded the corpus.
+Ingest reads token states from `token_encoder` (windows.py pools them), run the way the setting
+`embed_precision` names: 'auto' (the default) measures once per machine and model which of the model in
+torch under bfloat16 autocast, its int8 or fp32 ONNX export, or the model in fp32 is fastest among those
+that agree with fp32 (fastpath.py), and records it in the per-user model cache. Questions go through
+`encode_query`, which uses the model's fp32 ONNX export (the int8 one when int8 is set), kept in the same
+cache, so a fresh process answers without loading torch.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,12 @@ from assistant.settings import DEFAULT_EMBEDDING_MODEL, Precision
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from assistant.index.fastpath import Choice
+
+# The ways ingest can run the encoder, the exact one first; 'auto' chooses among them by measuring.
+ENCODER_PATHS = ("fp32", "bf16", "int8", "fp32-onnx")
+_ONNX = {"int8": "int8", "fp32-onnx": "fp32"}  # an ONNX path -> the precision of its export
+
 
 class SentenceEmbeddings(Embeddings):
     """A sentence-transformers model, loaded on first use; vectors are unit length (cosine = dot)."""
@@ -33,10 +42,11 @@ class SentenceEmbeddings(Embeddings):
         model: str = DEFAULT_EMBEDDING_MODEL,
         batch_size: int = 64,
         cache_dir: Path | None = None,
-        precision: Precision = "int8",
+        precision: Precision = "auto",
     ) -> None:
-        """cache_dir: where the ONNX export is kept (None: no export; torch embeds everything, in fp32).
-        precision: "int8" runs the quantised export at ingest and for questions, "fp32" the model as it is."""
+        """cache_dir: the per-user model cache, for the ONNX exports and the measured choice (None: no
+        export, no measurement; torch embeds everything in fp32). precision: how ingest runs the encoder,
+        one of ENCODER_PATHS, or 'auto' for the fastest of them on this machine that agrees with fp32."""
         self.model_name = model
         self.batch_size = batch_size
         self.cache_dir = cache_dir
@@ -50,6 +60,11 @@ class SentenceEmbeddings(Embeddings):
     @property
     def dimension(self) -> int:
         return int(self.model.get_sentence_embedding_dimension() or 0)
+
+    @property
+    def query_precision(self) -> str:
+        """The export questions are embedded with: int8 only when int8 is set, else the exact fp32."""
+        return "int8" if self.precision == "int8" else "fp32"
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors for texts, as a float32 matrix with one row a text."""
@@ -74,32 +89,78 @@ class SentenceEmbeddings(Embeddings):
         try:
             from assistant.index.embed_onnx import OnnxEncoder
 
-            return OnnxEncoder(self.cache_dir, self.model_name, self.precision)
+            return OnnxEncoder(self.cache_dir, self.model_name, self.query_precision)
         except (ImportError, OSError, ValueError, KeyError):
             return False  # no export (yet), or no onnxruntime: the model itself answers
 
+    def encoder_path(self) -> str:
+        """How ingest runs the encoder here: the set precision, or under 'auto' the recorded or measured choice."""
+        if self.precision != "auto":
+            return self.precision
+        return self.choice().chosen
+
+    def choice(self) -> Choice:
+        """The fastest encoder path on this machine among those that agree with fp32 (measured once, recorded)."""
+        from assistant.index.embed_onnx import OnnxEncoder, exportable
+        from assistant.index.fastpath import choose_fastest, recorded
+
+        assert self.cache_dir is not None
+        key = f"embed-{self.model_name}"
+        known = recorded(self.cache_dir, key)
+        if known is not None:
+            return known
+        exported = exportable(self.model) and self._export(("fp32", "int8"))
+        sample = _sample_windows(self.model)
+
+        def runner(encoder: TokenEncoder) -> Any:
+            encoder.hidden([sample[0][:_SPAN]])  # a short warm-up: kernels set up, not timed
+            return lambda: _pooled_spans(*encoder.hidden(sample))
+
+        def onnx_path(precision: str) -> Any:
+            if not exported:
+                raise FileNotFoundError("this model has no ONNX export")
+            return runner(OnnxEncoder(self.cache_dir, self.model_name, precision))  # type: ignore[arg-type]
+
+        candidates = {
+            "fp32": lambda: runner(_TorchTokenEncoder(self.model)),
+            "bf16": lambda: runner(_TorchTokenEncoder(self.model, bf16=True)),
+            "int8": lambda: onnx_path("int8"),
+            "fp32-onnx": lambda: onnx_path("fp32"),
+        }
+        choice = choose_fastest(key, candidates, "fp32", sum(len(ids) for ids in sample), self.cache_dir)
+        if choice.chosen != "int8":  # keep only what is used: questions read the fp32 export
+            from assistant.index.embed_onnx import files_for
+
+            files_for(self.cache_dir, self.model_name, "int8")[0].unlink(missing_ok=True)
+        return choice
+
     def token_encoder(self) -> TokenEncoder | None:
         """What ingest reads token states from; None when the model does not pool the mean of its tokens
-        (windows cannot be pooled for it: ingest then embeds chunk and sentence texts with `encode`).
-
-        The ONNX export of the configured precision on a CPU; in fp32 with a GPU, the model on the GPU."""
+        (windows cannot be pooled for it: ingest then embeds chunk and sentence texts with `encode`)."""
         from assistant.index.embed_onnx import OnnxEncoder, exportable
 
-        if (self.precision == "int8" or not _gpu()) and self.export_onnx():
+        if not exportable(self.model):
+            return None
+        path = self.encoder_path()
+        if path in _ONNX and self._export((_ONNX[path],)):
             assert self.cache_dir is not None
-            return OnnxEncoder(self.cache_dir, self.model_name, self.precision)
-        return _TorchTokenEncoder(self.model) if exportable(self.model) else None
+            return OnnxEncoder(self.cache_dir, self.model_name, _ONNX[path])
+        return _TorchTokenEncoder(self.model, bf16=path == "bf16")
 
     def export_onnx(self) -> bool:
-        """Make the ONNX export (fp32 and int8), once; False when this model cannot have one."""
+        """Make the ONNX export questions are embedded with, once per user and model; False when this model
+        cannot have one."""
+        return self._export((self.query_precision,))
+
+    def _export(self, precisions: tuple[str, ...]) -> bool:
         if self.cache_dir is None:
             return False
         from assistant.index.embed_onnx import export, files_for
 
-        if files_for(self.cache_dir, self.model_name, self.precision)[0].exists():
+        if all(files_for(self.cache_dir, self.model_name, p)[0].exists() for p in precisions):
             return True
         try:
-            return export(self.model, self.cache_dir, self.model_name)
+            return export(self.model, self.cache_dir, self.model_name, precisions)
         except Exception:  # an export is an optimisation: without it torch embeds, in fp32
             return False
 
@@ -110,6 +171,11 @@ class SentenceEmbeddings(Embeddings):
         return self.encode_query(text).tolist()  # type: ignore[no-any-return]
 
 
+def drop_old_exports(index_dir: Path) -> None:
+    """Remove the ONNX exports an index folder kept of its own before they moved to the per-user cache."""
+    shutil.rmtree(index_dir / "models", ignore_errors=True)
+
+
 def _gpu() -> bool:
     import torch
 
@@ -117,9 +183,9 @@ def _gpu() -> bool:
 
 
 class _TorchTokenEncoder:
-    """Token states from the model itself, in full precision: on the GPU when torch sees one."""
+    """Token states from the model itself, in fp32 or under bfloat16 autocast: on the GPU when torch sees one."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, bf16: bool = False) -> None:
         import torch
         from tokenizers import Tokenizer
 
@@ -130,16 +196,59 @@ class _TorchTokenEncoder:
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.max_length = int(model.max_seq_length)
+        self.bf16 = bf16
 
     def hidden(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         input_ids, mask = padded(batch)
         torch = self._torch
-        with torch.inference_mode():
+        autocast = torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.bf16)
+        with torch.inference_mode(), autocast:
             states = self.transformer(
                 input_ids=torch.from_numpy(input_ids).to(self.device),
                 attention_mask=torch.from_numpy(mask).to(self.device),
             ).last_hidden_state
         return states.float().cpu().numpy(), mask
+
+
+# The fixed sample the encoder paths are measured and compared on (fastpath.py): news-like sentences of
+# this project's own, packed into full windows as ingest packs a document's sentences.
+_SAMPLE_TEXTS = (
+    "Kremlin spokesperson Dmitry Peskov said on Tuesday that talks could resume only on Russia's terms.",
+    "Ukraine's foreign ministry rejected the proposal and called for a full withdrawal of Russian troops.",
+    "Drones struck the port of Odesa overnight, damaging grain silos and a warehouse, officials said.",
+    "The UN Security Council met in New York to discuss the humanitarian situation in eastern Ukraine.",
+    "Negotiators from both sides met in Istanbul for a second round of talks on a prisoner exchange.",
+    "The European Union agreed a new package of sanctions targeting Russian oil exports and banks.",
+    "Air raid sirens sounded across Kyiv as air defences intercepted missiles launched from the south.",
+    "A ceasefire along the front line near Zaporizhzhia held for less than a day, monitors reported.",
+)
+_SAMPLE_WINDOWS = 2  # 512 tokens: one call takes 0.3-0.5 s in fp32 torch on a quiet 2-core machine
+_SPAN = 32  # tokens a pooled row covers: about a sentence, the smallest vector ingest stores
+
+
+def _sample_windows(model: Any) -> list[list[int]]:
+    """_SAMPLE_WINDOWS full windows of the sample texts' tokens, each starting at another sentence."""
+    from tokenizers import Tokenizer
+
+    from assistant.index.windows import special_ids
+
+    tokenizer = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    prefix, suffix = special_ids(tokenizer)
+    ids = [i for piece in tokenizer.encode_batch(list(_SAMPLE_TEXTS), add_special_tokens=False) for i in piece.ids]
+    length = int(model.max_seq_length) - len(prefix) - len(suffix)
+    windows = []
+    for n in range(_SAMPLE_WINDOWS):
+        rotated = ids[n * len(ids) // _SAMPLE_WINDOWS :] + ids * 2
+        windows.append([*prefix, *rotated[:length], *suffix])
+    return windows
+
+
+def _pooled_spans(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The mean state of every _SPAN tokens of full windows: the rows the encoder paths are compared on."""
+    usable = hidden.shape[1] // _SPAN * _SPAN
+    return np.asarray(hidden[:, :usable].reshape(hidden.shape[0], -1, _SPAN, hidden.shape[2]).mean(axis=2))
 
 
 def resolve_model(name: str) -> str:

@@ -16,7 +16,7 @@ from assistant.settings import Settings
 
 def _sentence_transformers(settings: Settings) -> SentenceEmbeddings:
     return SentenceEmbeddings(
-        settings.embedding_model, settings.embed_batch_size, settings.index_dir / "models", settings.embed_precision
+        settings.embedding_model, settings.embed_batch_size, settings.model_cache_path(), settings.embed_precision
     )
 
 
@@ -35,6 +35,6 @@ PROVIDERS: dict[str, Provider] = {"fake": _fake}
 
 def embeddings_for(settings: Settings) -> SentenceEmbeddings:
     """The embeddings the settings name: a provider's by the name's prefix (PROVIDERS), else the
-    sentence-transformers model, with its ONNX export kept beside the index."""
+    sentence-transformers model, with its ONNX exports and measured encoder choice in the per-user cache."""
     provider = PROVIDERS.get(settings.embedding_model.split(":", 1)[0], _sentence_transformers)
     return provider(settings)

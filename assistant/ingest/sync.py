@@ -24,7 +24,7 @@ import numpy as np
 from assistant.errors import CorpusError, IndexMissingError
 from assistant.index.catalog import Catalog
 from assistant.index.chroma import VectorStore
-from assistant.index.embed import SentenceEmbeddings
+from assistant.index.embed import SentenceEmbeddings, drop_old_exports
 from assistant.index.embed_providers import embeddings_for
 from assistant.index.snapshot import Snapshot, current_version, index_version, open_snapshot, passage_text
 from assistant.index.snapshot_build import CatalogSource, build_snapshot
@@ -108,7 +108,8 @@ def ingest(
             for source in set(catalog.file_hashes()) - {file.relative for file in files}:
                 catalog.set_file_hash(source, None)
         report.chunks_synced = _sync_store(catalog, store, settings.index_path())
-        embeddings.export_onnx()  # once per model: lets later processes embed questions without torch
+        embeddings.export_onnx()  # once per user and model: lets later processes embed questions without torch
+        drop_old_exports(settings.index_dir)  # index folders kept their own export before the per-user cache
         report.chunks_total = catalog.count_chunks()
         report.documents_total = catalog.count_documents()
     finally:

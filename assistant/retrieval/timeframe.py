@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable
 
-from assistant.errors import UsageError
+from assistant.errors import UsageError, echoed
 from assistant.types import TimeFrame  # the record; how questions name times is read here
 
 
@@ -67,7 +67,7 @@ def parse_date(value: str | dt.date | None, what: str = "as-of date") -> dt.date
             raise ValueError
         return dt.date(*(int(part) for part in match.groups()))
     except ValueError:
-        raise UsageError(f"The {what} '{value}' is not a date; write it as YYYY-MM-DD.") from None
+        raise UsageError(f"The {what} '{echoed(value)}' is not a date; write it as YYYY-MM-DD.") from None
 
 
 def resolve_as_of(as_of: str | dt.date | None) -> dt.date:
@@ -81,7 +81,10 @@ def timeframe(question: str, as_of: dt.date) -> TimeFrame | None:
     for pattern, frame in _RULES:
         match = re.search(pattern, text)
         if match:
-            found = frame(match, as_of)
+            try:
+                found = frame(match, as_of)
+            except OverflowError:  # reaches back before the calendar's first day ("this week" in year 1)
+                found = (dt.date.min, as_of)
             if found is not None:
                 start, end = found
                 return TimeFrame(start, min(end, as_of), match.group(0))

@@ -276,9 +276,20 @@ def check_exposure(settings: Settings, host: str) -> None:
 SHUTDOWN_GRACE_SECONDS = 5
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for `assistant api` and `assistant serve`: forwarded headers only from trusted proxies
+    (uvicorn's default trusts them from 127.0.0.1, so any local client could pose as any address)."""
+    proxies = ",".join(address.strip() for address in (settings.trusted_proxies or "").split(",") if address.strip())
+    return {
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
+    }
+
+
 def run_api(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the REST API with uvicorn until interrupted."""
     check_exposure(settings, host)
     import uvicorn
 
-    uvicorn.run(create_app(Assistant(settings)), host=host, port=port, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+    uvicorn.run(create_app(Assistant(settings)), host=host, port=port, **server_options(settings))

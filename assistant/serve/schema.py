@@ -22,6 +22,7 @@ from pydantic import (
 from assistant.errors import UsageError
 from assistant.ingest.load import file_type_names
 from assistant.limits import MAX_HISTORY_TURNS, MAX_K, MAX_QUESTION_CHARS, MAX_TURN_CHARS, MIN_K
+from assistant.retrieval.timeframe import parse_date
 from assistant.types import Citation, Filters, check_date, make_filters
 
 _Text = Annotated[str, StringConstraints(max_length=MAX_TURN_CHARS)]
@@ -40,6 +41,15 @@ def _date(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _as_of(value: str) -> str:
+    # The one rule every entry point reads an as-of date by (timeframe.parse_date).
+    try:
+        parsed = parse_date(value)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+    return parsed.isoformat() if parsed else ""
+
+
 def _whole_number(value: Any) -> Any:
     # JSON's 3 and 3.0 are the same integer; "3" and true are not numbers.
     if isinstance(value, str | bool):
@@ -49,6 +59,7 @@ def _whole_number(value: Any) -> Any:
 
 # YYYY-MM-DD and a real day, and declared so, so that clients and schema-driven tools know.
 _Date = Annotated[str, AfterValidator(_date), WithJsonSchema({"type": "string", "format": "date"})]
+_AsOfDate = Annotated[str, AfterValidator(_as_of), WithJsonSchema({"type": "string", "format": "date"})]
 _Count = Annotated[
     int, Field(ge=MIN_K, le=MAX_K), BeforeValidator(_whole_number)
 ]  # this order: the schema gets the range
@@ -69,7 +80,7 @@ class _Request(BaseModel):
         max_length=50,
         description="Only documents of this voice ('Russia: government') or side ('Russia'), or of one of these.",
     )
-    as_of: _Date | None = Field(
+    as_of: _AsOfDate | None = Field(
         default=None,
         description="The date the question is asked from (YYYY-MM-DD; default today): later documents are not "
         "used, and 'this week' or 'last year' are read relative to it.",

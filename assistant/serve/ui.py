@@ -343,7 +343,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     """Serve the chat at / with the REST API beside it, until interrupted."""
     import uvicorn
 
-    from assistant.serve.api import SHUTDOWN_GRACE_SECONDS, check_exposure, create_app
+    from assistant.serve.api import check_exposure, create_app, server_options
     from assistant.serve.page import page_options
 
     check_exposure(settings, host)
@@ -361,4 +361,4 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     blocks.has_launched = True
     shown = f"[{host}]" if ":" in host else host
     print(f"The chat is at http://{shown}:{port}/ (REST API beside it); Ctrl+C stops it.", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+    uvicorn.run(app, host=host, port=port, log_level="warning", **server_options(settings))
