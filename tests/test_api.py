@@ -152,6 +152,8 @@ def test_ask_streams_server_sent_events(api: Api, how: str) -> None:
         ("/v1/retrieve", {"query": QUESTION, "k": "3"}, "k: Input should be a valid integer"),
         ("/v1/ask", {"question": QUESTION, "date_from": "2025-08-01", "date_to": "2025-07-01"}, "after the end date"),
         ("/v1/ask", {"question": QUESTION, "topk": 3}, "topk: Extra inputs are not permitted"),
+        ("/v1/ask", {"question": QUESTION, "as_of": ""}, "as_of is blank: give a date (YYYY-MM-DD), or leave it out"),
+        ("/v1/retrieve", {"query": QUESTION, "as_of": "  "}, "as_of is blank"),
     ],
 )
 def test_bad_requests_are_422_with_the_field_and_the_problem(api: Api, path: str, body: Any, fragment: str) -> None:

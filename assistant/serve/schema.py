@@ -42,12 +42,15 @@ def _date(value: str) -> str:
 
 
 def _as_of(value: str) -> str:
-    # The one rule every entry point reads an as-of date by (timeframe.parse_date).
+    # The one rule every entry point reads an as-of date by (timeframe.parse_date); over REST a blank one is
+    # an error, not "today": the schema says it is a date, and null (or leaving it out) means today.
+    if not value.strip():
+        raise ValueError("as_of is blank: give a date (YYYY-MM-DD), or leave it out (null) to ask as of today")
     try:
         parsed = parse_date(value)
     except UsageError as exc:
         raise ValueError(str(exc)) from None
-    return parsed.isoformat() if parsed else ""
+    return parsed.isoformat() if parsed else value
 
 
 def _whole_number(value: Any) -> Any:
