@@ -224,6 +224,14 @@ def read_share(samples: list[Sample], sentence_model: Logistic, read: int) -> fl
     return hits / max(1, len(held))
 
 
+def named(path: str) -> str:
+    """A set's file as the models file records it: inside this project, relative to it; elsewhere (a dataset
+    on the machine that fitted), its last two parts, so that no machine's layout is written down."""
+    resolved = Path(path).resolve()
+    root = Path(__file__).resolve().parent.parent
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else "/".join(resolved.parts[-2:])
+
+
 def write_models(
     path: Path, models: dict[str, Logistic], sets: dict[str, list[list[str]]], scores: dict
 ) -> None:
@@ -232,8 +240,8 @@ def write_models(
         "about": "The extractive answerer's fitted models (assistant/answer/models.py), written by "
         "eval/fit_models.py; eval/README.md describes the data and the figures.",
         "fitted": dt.date.today().isoformat(),
-        "fitting_sets": [{"questions": q, "corpus": c} for q, c in sets["fit"]],
-        "held_apart_sets": [{"questions": q, "corpus": c} for q, c in sets["check"]],
+        "fitting_sets": [{"questions": named(q), "corpus": named(c)} for q, c in sets["fit"]],
+        "held_apart_sets": [{"questions": named(q), "corpus": named(c)} for q, c in sets["check"]],
         "scores": scores,
         **{name: dataclasses.asdict(model) for name, model in models.items()},
     }
@@ -260,7 +268,10 @@ def main() -> None:
     abstention = fit_logistic([i for i, _ in usable], [float(a) for _, a in usable], ABSTENTION_INPUTS, balanced=True)
     scores = {
         name: report(name, samples, reader_model, abstention)
-        for name, samples in {**fitting, **{f"check {k}": v for k, v in checks.items()}}.items()
+        for name, samples in {
+            **{named(k): v for k, v in fitting.items()},
+            **{f"check {named(k)}": v for k, v in checks.items()},
+        }.items()
     }
     models = {"sentence_model": sentence_model, "reader_model": reader_model, "abstention_model": abstention}
     write_models(args.out, models, {"fit": args.set, "check": args.check}, scores)
