@@ -17,6 +17,7 @@ from assistant.errors import IndexMissingError, UsageError
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings
 from assistant.index.embed_providers import embeddings_for
+from assistant.index.publish import index_status
 from assistant.ingest.sync import Progress, ingest
 from assistant.ingest.upload import StoredUpload, add_document
 from assistant.limits import checked_k, checked_question
@@ -68,17 +69,7 @@ class Assistant:
         """The index's documents, chunks, date range and version; IndexMissingError before the first ingest."""
         snapshot = self.search.snapshot
         if self._status is None or self._status[0] != snapshot.name:
-            dates = snapshot.dates()
-            status = IndexStatus(
-                collection=self.settings.index_name(),
-                version=snapshot.version,
-                documents=len(snapshot.documents),
-                chunks=len(snapshot.chunks),
-                first_date=dates[0] if dates else None,
-                last_date=dates[-1] if dates else None,
-                vector_store="chroma-server" if self.settings.chroma_url else "embedded",
-            )
-            self._status = (snapshot.name, status)
+            self._status = (snapshot.name, index_status(self.settings, snapshot))
         return self._status[1]
 
     def ingest(self, progress: Progress | None = None) -> IngestReport:

@@ -275,7 +275,7 @@ def test_comparison_pipelines_leave_out_documents_dated_after_the_as_of_date(
 
     from assistant.evaluation.baseline import BaselinePipeline
     from assistant.evaluation.bm25 import DocumentBM25Pipeline
-    from assistant.ingest.sync import open_catalog
+    from assistant.index.publish import open_catalog
 
     question = "Where did Russian and Ukrainian negotiators meet?"
     with closing(open_catalog(timeline.settings)) as catalog:

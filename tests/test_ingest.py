@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from assistant.errors import CorpusError
-from assistant.index.catalog import Catalog
 from assistant.index.embed import SentenceEmbeddings
+from assistant.index.publish import open_catalog
 from assistant.index.snapshot import open_snapshot
 from assistant.index.windows import TokenEncoder
 from assistant.pipeline import Assistant
@@ -263,7 +263,7 @@ def test_a_long_file_shows_progress_within_it_and_resumes_from_its_last_commit(
 
 
 def _chunk_vectors(assistant: Assistant) -> dict[str, np.ndarray]:
-    catalog = Catalog(assistant.settings.index_path() / "catalog.sqlite")
+    catalog = open_catalog(assistant.settings)
     try:
         return {stored.info.chunk_id: stored.vector for stored in catalog.iter_chunks()}
     finally:
