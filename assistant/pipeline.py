@@ -30,7 +30,6 @@ from assistant.types import Answer, Citation, Filters, IndexStatus, IngestReport
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from assistant.answer.chat import ChatAnswerer
     from assistant.retrieval.langchain import CorpusRetriever
     from assistant.sources.records import SyncReport
 
@@ -55,13 +54,17 @@ class Assistant:
         self.embeddings = embeddings or embeddings_for(self.settings)
         self.store = VectorStore(self.settings)
         self.search = HybridSearch(self.settings, self.embeddings, self.store)
-        self._extractive = ExtractiveAnswerer.from_settings(self.settings, self.embeddings)
-        self._answerer = answerer
-        self._chat_answerer: ChatAnswerer | None = None
+        # The answerer of each mode; None: the one given to the constructor, which answers when no mode is asked
+        # for. "chat" is made from ASSISTANT_LLM on first use unless a chat model was given.
+        self.answerers: dict[AnswerMode | None, Answerer] = {
+            "extractive": ExtractiveAnswerer.from_settings(self.settings, self.embeddings)
+        }
+        if answerer is not None:
+            self.answerers[None] = answerer
         if chat_model is not None:
             from assistant.answer.chat import ChatAnswerer
 
-            self._chat_answerer = ChatAnswerer(chat_model)
+            self.answerers["chat"] = ChatAnswerer(chat_model)
         self._ingesting = threading.Lock()
         self._status: tuple[str, IndexStatus] | None = None  # the snapshot build it was read from, and it
 
@@ -172,26 +175,27 @@ class Assistant:
     @property
     def chat_model(self) -> str | None:
         """The chat model's name ('provider:model'), or None when answers are extractive only."""
-        if self._chat_answerer is not None:
-            return self._chat_answerer.name
+        chat = self.answerers.get("chat")
+        if chat is not None:
+            return chat.name
         return None if self.settings.llm == "extractive" else self.settings.llm
 
     def answerer(self, mode: AnswerMode | None = None) -> Answerer:
         """The answerer for a mode: "extractive" quotes the corpus; "chat" uses the configured chat model;
         None picks the answerer given to the constructor, else the chat model when one is configured."""
-        if mode is None and self._answerer is not None:
-            return self._answerer
-        if mode == "extractive" or (mode is None and self.chat_model is None):
-            return self._extractive
+        if mode is None:
+            mode = None if None in self.answerers else "extractive" if self.chat_model is None else "chat"
+        found = self.answerers.get(mode)
+        if found is not None:
+            return found
         if self.chat_model is None:
             raise UsageError(
                 "No chat model is configured; set ASSISTANT_LLM (e.g. ollama:llama3.2) or use extractive answers."
             )
-        if self._chat_answerer is None:
-            from assistant.answer.chat import ChatAnswerer
+        from assistant.answer.chat import ChatAnswerer
 
-            self._chat_answerer = ChatAnswerer.from_settings(self.settings)
-        return self._chat_answerer
+        self.answerers["chat"] = chat = ChatAnswerer.from_settings(self.settings)
+        return chat
 
     def ask_stream(
         self,

@@ -43,7 +43,7 @@ def chat(bundled: Assistant, monkeypatch: pytest.MonkeyPatch) -> UseModel:
 
     def use(model: BaseChatModel, name: str | None = None) -> Assistant:
         monkeypatch.setattr(bundled.settings, "llm", name or "openai:fake")
-        monkeypatch.setattr(bundled, "_chat_answerer", ChatAnswerer(model, name))
+        monkeypatch.setitem(bundled.answerers, "chat", ChatAnswerer(model, name))
         return bundled
 
     return use
@@ -312,7 +312,8 @@ def test_provider_strings_resolve_to_their_langchain_models(monkeypatch: pytest.
 def test_an_unreachable_ollama_is_a_backend_error(bundled: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setattr(bundled.settings, "llm", "ollama:llama3.2")
-    monkeypatch.setattr(bundled, "_chat_answerer", None)  # built from the settings, as a user's would be
+    without_chat = {mode: answerer for mode, answerer in bundled.answerers.items() if mode != "chat"}
+    monkeypatch.setattr(bundled, "answerers", without_chat)  # built from the settings, as a user's would be
     with pytest.raises(BackendError, match=r"ollama:llama3\.2 is unreachable .*start Ollama .*extractive"):
         bundled.ask(TALKS)
 

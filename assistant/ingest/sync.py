@@ -40,8 +40,8 @@ Progress = Callable[[int, int, str], None]
 
 # The corpus folder's list of sources to fetch from (assistant/sources/): configuration, not a document.
 SOURCES_FILE = "sources.toml"
-_DOCUMENTS_PER_PASS = 16
-_WINDOWS_PER_COMMIT = 256  # about 250 kB of text: a minute of work at most on two cores
+DOCUMENTS_PER_PASS = 16  # documents embedded and written in one transaction
+WINDOWS_PER_COMMIT = 256  # about 250 kB of text: a minute of work at most on two cores
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,8 @@ def ingest(
             planned = _take_server_copies(catalog, store, planned, settings, report)
         encoder = embeddings.token_encoder() if planned else None  # exports the model once, when it can be
         advance = _Advance(progress, sum(len(item.document.text) for item in planned))
-        for first in range(0, len(planned), _DOCUMENTS_PER_PASS):
-            group = planned[first : first + _DOCUMENTS_PER_PASS]
+        for first in range(0, len(planned), DOCUMENTS_PER_PASS):
+            group = planned[first : first + DOCUMENTS_PER_PASS]
             report.chunks_added += _index_documents(catalog, group, settings, embeddings, encoder, advance)
             for item in group:
                 (report.updated if item.is_update else report.added).append(item.document.doc_id)
@@ -244,7 +244,7 @@ def _encode_windows(
 ) -> tuple[_Vectors, list[str]]:
     """One encoder pass over each document's token windows (windows.py); also returns the windows' keys.
 
-    Windows are committed to the catalog as they are embedded, every _WINDOWS_PER_COMMIT of them, so a
+    Windows are committed to the catalog as they are embedded, every WINDOWS_PER_COMMIT of them, so a
     long document interrupted half way is taken up where it stopped, not from its start."""
     plans = [
         plan_windows(encoder, item.document.title, [item.document.text[s.start : s.end] for s in spans])
@@ -261,7 +261,7 @@ def _encode_windows(
     pending: dict[str, WindowStates] = {}
     for batch in encode_windows(encoder, todo, batch_size):
         pending.update((window.key, state) for window, state in batch)
-        if len(pending) >= _WINDOWS_PER_COMMIT and len(todo) > _WINDOWS_PER_COMMIT:
+        if len(pending) >= WINDOWS_PER_COMMIT and len(todo) > WINDOWS_PER_COMMIT:
             with catalog.transaction():
                 catalog.put_windows(pending)
             states.update(pending)
