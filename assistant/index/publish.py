@@ -26,9 +26,14 @@ _CHUNKS_PER_WRITE = 2000
 _DOCUMENTS_PER_WRITE = 100
 
 
+def catalog_path(settings: Settings) -> Path:
+    """Where the catalog of the index the settings name is (or will be)."""
+    return settings.index_path() / "catalog.sqlite"
+
+
 def open_catalog(settings: Settings) -> Catalog:
     """The catalog of the index the settings name (an empty one when there is none yet); close it after use."""
-    return Catalog(settings.index_path() / "catalog.sqlite")
+    return Catalog(catalog_path(settings))
 
 
 def publish(catalog: Catalog, store: VectorStore, settings: Settings, embeddings: SentenceEmbeddings) -> int:
