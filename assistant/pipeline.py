@@ -17,6 +17,7 @@ from assistant.errors import IndexMissingError, UsageError
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings
 from assistant.index.embed_providers import embeddings_for
+from assistant.index.publish import index_status
 from assistant.ingest.sync import Progress, ingest
 from assistant.ingest.upload import StoredUpload, add_document
 from assistant.limits import checked_k, checked_question
@@ -29,7 +30,6 @@ from assistant.types import Answer, Citation, Filters, IndexStatus, IngestReport
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from assistant.answer.chat import ChatAnswerer
     from assistant.retrieval.langchain import CorpusRetriever
     from assistant.sources.records import SyncReport
 
@@ -54,13 +54,17 @@ class Assistant:
         self.embeddings = embeddings or embeddings_for(self.settings)
         self.store = VectorStore(self.settings)
         self.search = HybridSearch(self.settings, self.embeddings, self.store)
-        self._extractive = ExtractiveAnswerer.from_settings(self.settings, self.embeddings)
-        self._answerer = answerer
-        self._chat_answerer: ChatAnswerer | None = None
+        # The answerer of each mode; None: the one given to the constructor, which answers when no mode is asked
+        # for. "chat" is made from ASSISTANT_LLM on first use unless a chat model was given.
+        self.answerers: dict[AnswerMode | None, Answerer] = {
+            "extractive": ExtractiveAnswerer.from_settings(self.settings, self.embeddings)
+        }
+        if answerer is not None:
+            self.answerers[None] = answerer
         if chat_model is not None:
             from assistant.answer.chat import ChatAnswerer
 
-            self._chat_answerer = ChatAnswerer(chat_model)
+            self.answerers["chat"] = ChatAnswerer(chat_model)
         self._ingesting = threading.Lock()
         self._status: tuple[str, IndexStatus] | None = None  # the snapshot build it was read from, and it
 
@@ -68,17 +72,7 @@ class Assistant:
         """The index's documents, chunks, date range and version; IndexMissingError before the first ingest."""
         snapshot = self.search.snapshot
         if self._status is None or self._status[0] != snapshot.name:
-            dates = snapshot.dates()
-            status = IndexStatus(
-                collection=self.settings.index_name(),
-                version=snapshot.version,
-                documents=len(snapshot.documents),
-                chunks=len(snapshot.chunks),
-                first_date=dates[0] if dates else None,
-                last_date=dates[-1] if dates else None,
-                vector_store="chroma-server" if self.settings.chroma_url else "embedded",
-            )
-            self._status = (snapshot.name, status)
+            self._status = (snapshot.name, index_status(self.settings, snapshot))
         return self._status[1]
 
     def ingest(self, progress: Progress | None = None) -> IngestReport:
@@ -181,26 +175,27 @@ class Assistant:
     @property
     def chat_model(self) -> str | None:
         """The chat model's name ('provider:model'), or None when answers are extractive only."""
-        if self._chat_answerer is not None:
-            return self._chat_answerer.name
+        chat = self.answerers.get("chat")
+        if chat is not None:
+            return chat.name
         return None if self.settings.llm == "extractive" else self.settings.llm
 
     def answerer(self, mode: AnswerMode | None = None) -> Answerer:
         """The answerer for a mode: "extractive" quotes the corpus; "chat" uses the configured chat model;
         None picks the answerer given to the constructor, else the chat model when one is configured."""
-        if mode is None and self._answerer is not None:
-            return self._answerer
-        if mode == "extractive" or (mode is None and self.chat_model is None):
-            return self._extractive
+        if mode is None:
+            mode = None if None in self.answerers else "extractive" if self.chat_model is None else "chat"
+        found = self.answerers.get(mode)
+        if found is not None:
+            return found
         if self.chat_model is None:
             raise UsageError(
                 "No chat model is configured; set ASSISTANT_LLM (e.g. ollama:llama3.2) or use extractive answers."
             )
-        if self._chat_answerer is None:
-            from assistant.answer.chat import ChatAnswerer
+        from assistant.answer.chat import ChatAnswerer
 
-            self._chat_answerer = ChatAnswerer.from_settings(self.settings)
-        return self._chat_answerer
+        self.answerers["chat"] = chat = ChatAnswerer.from_settings(self.settings)
+        return chat
 
     def ask_stream(
         self,

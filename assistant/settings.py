@@ -57,9 +57,12 @@ class Settings(BaseSettings):
         default=200, ge=0, le=2000, description="Characters of whole sentences repeated from the previous chunk."
     )
     k: int = Field(default=5, ge=MIN_K, le=MAX_K, description="Passages retrieved for a question.")
+    # Source: not measured (set with the first hybrid search; the fusion weights below were chosen with it).
     candidates: int = Field(
         default=50, ge=5, le=500, description="Candidates each ranker (dense, lexical) contributes before fusion."
     )
+    # Source of the four fusion weights: eval/README.md, "What moved the numbers", the as-of row (dense, closest
+    # sentence, recency with recency_days: the top of a grid over the fitting halves) and the two time-frame rows.
     dense_weight: float = Field(
         default=0.5,
         ge=0.0,
@@ -92,6 +95,8 @@ class Settings(BaseSettings):
         description="A document this many days older than the as-of date earns 1/e of the full recency weight "
         "(chosen with the weights above on the fitting halves; eval/README.md).",
     )
+    # Source: not measured (set with the first extractive answerer). It bounds the dated quotes that answer a
+    # question about change; a short answer (the best sentence, the one before it, one more) stays within it.
     max_answer_sentences: int = Field(default=3, ge=1, le=10, description="Most sentences in an extractive answer.")
     abstain_below: float = Field(
         default=0.5,

@@ -189,8 +189,13 @@ class Answer:
     abstained: bool
     retrieved: tuple[ScoredChunk, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
-    confidence: float = 0.0  # the abstention model's belief that the evidence answers the question
-    signals: dict[str, float] = field(default_factory=dict)  # what that belief rests on
+    # The extractive answerer's abstention model: its probability that the evidence answers the question (0 when
+    # no sentence was found to judge), and the signals it rests on; None and {} from an answerer without one.
+    confidence: float | None = None
+    signals: dict[str, float] = field(default_factory=dict)
+    # A chat model's answer: the share of its sentences shown, those whose citation the passage supports (0 when
+    # it abstains); None from an answerer that quotes.
+    supported_share: float | None = None
     # After an abstention: the sentences that came closest to answering, for a reader to judge; not an answer.
     nearest: tuple[Citation, ...] = ()
     time_frame: TimeFrame | None = None  # the time the question names ("this week"), as the dates it was read as

@@ -43,7 +43,7 @@ def chat(bundled: Assistant, monkeypatch: pytest.MonkeyPatch) -> UseModel:
 
     def use(model: BaseChatModel, name: str | None = None) -> Assistant:
         monkeypatch.setattr(bundled.settings, "llm", name or "openai:fake")
-        monkeypatch.setattr(bundled, "_chat_answerer", ChatAnswerer(model, name))
+        monkeypatch.setitem(bundled.answerers, "chat", ChatAnswerer(model, name))
         return bundled
 
     return use
@@ -77,7 +77,8 @@ def test_a_faithful_cited_answer_keeps_its_citations_with_verbatim_quotes(bundle
     assert len(answer.citations) == 1  # both sentences rest on the same passage sentence
     assert answer.citations[0].quote.startswith("Two rounds of peace talks held in Istanbul earlier in 2025")
     assert answer.citations[0].date == "2025-07-01"
-    assert answer.confidence == 1.0
+    assert answer.supported_share == 1.0
+    assert answer.confidence is None, "no abstention model judged it: confidence is not the share kept"
     assert set(answer.timings_ms) == {"retrieve", "answer"} and len(answer.retrieved) == bundled.settings.k
     _assert_citations_hold(answer)
 
@@ -92,7 +93,7 @@ def test_a_sentence_citing_a_passage_that_does_not_support_it_is_dropped(bundled
     answer = chat(scripted_chat_model([reply])).ask(TALKS)
     assert answer.text == "Peace talks were held in Istanbul. [1]"
     assert "Luhansk" not in answer.text
-    assert answer.confidence == 0.5
+    assert answer.supported_share == 0.5
     _assert_citations_hold(answer)
 
 
@@ -149,14 +150,14 @@ def test_an_out_of_range_marker_is_dropped_and_markers_are_renumbered(bundled: A
         "Putin called the proposals absolutely contradictory. [2]"
     )
     assert "Luhansk" in answer.citations[0].quote and "contradictory" in answer.citations[1].quote
-    assert answer.confidence == pytest.approx(2 / 3)
+    assert answer.supported_share == pytest.approx(2 / 3)
     _assert_citations_hold(answer)
 
 
 def test_a_reply_without_markers_becomes_the_abstention(chat: UseModel) -> None:
     answer = chat(scripted_chat_model(["Peace talks were held in Istanbul earlier in 2025."])).ask(TALKS)
     assert answer.abstained and answer.text == ABSTENTION_REPLY and answer.citations == ()
-    assert answer.confidence == 0.0
+    assert answer.supported_share == 0.0
 
 
 def test_the_abstention_phrase_from_the_model_is_an_abstention(chat: UseModel) -> None:
@@ -173,7 +174,7 @@ def test_only_sentences_that_pass_the_check_are_ever_streamed(bundled: Assistant
     *pieces, final = chat(scripted_chat_model([reply])).ask_stream(TALKS)
     assert pieces == ["Peace talks were held in Istanbul. [1]", " They mainly resulted in prisoner exchanges. [1]"]
     assert isinstance(final, Answer) and "".join(str(p) for p in pieces) == final.text  # nothing to take back
-    assert final.confidence == pytest.approx(2 / 3)
+    assert final.supported_share == pytest.approx(2 / 3)
 
 
 @pytest.mark.parametrize(
@@ -248,7 +249,7 @@ def test_an_instruction_planted_in_a_passage_cannot_put_words_in_the_answer(chat
 def test_a_faithful_model_answers_and_declines_what_the_corpus_lacks(chat: UseModel) -> None:
     assistant = chat(QuotingChatModel())
     answer = assistant.ask(TALKS, mode="chat")
-    assert not answer.abstained and "Istanbul" in answer.text and answer.confidence == 1.0
+    assert not answer.abstained and "Istanbul" in answer.text and answer.supported_share == 1.0
     _assert_citations_hold(answer)
     assert assistant.ask("What is the weather in Paris tomorrow?").abstained
     assert "Istanbul" in assistant.ask(TALKS, mode="extractive").text  # extractive stays available
@@ -312,7 +313,8 @@ def test_provider_strings_resolve_to_their_langchain_models(monkeypatch: pytest.
 def test_an_unreachable_ollama_is_a_backend_error(bundled: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # nothing listens on the discard port
     monkeypatch.setattr(bundled.settings, "llm", "ollama:llama3.2")
-    monkeypatch.setattr(bundled, "_chat_answerer", None)  # built from the settings, as a user's would be
+    without_chat = {mode: answerer for mode, answerer in bundled.answerers.items() if mode != "chat"}
+    monkeypatch.setattr(bundled, "answerers", without_chat)  # built from the settings, as a user's would be
     with pytest.raises(BackendError, match=r"ollama:llama3\.2 is unreachable .*start Ollama .*extractive"):
         bundled.ask(TALKS)
 

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -53,7 +57,8 @@ def test_chunks_hold_whole_sentences_at_their_offsets() -> None:
 def test_chunk_ids_are_stable_and_change_with_the_text() -> None:
     seed = _seed()
     first = [c.chunk_id for c in chunk_document(seed, 900, 200)]
-    again = [c.chunk_id for c in chunk_document(seed, 900, 200)]
+    # Stable means in another process too (where Python's str hashes differ), not just computed twice here.
+    again = _chunk_ids_in_another_process(seed, hash_seed="12345")
     assert first == again
     assert len(set(first)) == len(first)
     assert all(chunk_id.startswith(seed.doc_id + "#") for chunk_id in first)
@@ -61,6 +66,22 @@ def test_chunk_ids_are_stable_and_change_with_the_text() -> None:
     changed = [c.chunk_id for c in chunk_document(edited, 900, 200)]
     assert changed != first
     assert changed[0] == first[0]  # the first chunk does not mention Istanbul
+
+
+def _chunk_ids_in_another_process(document: Document, hash_seed: str) -> list[str]:
+    code = (
+        "import json, sys\n"
+        "from assistant.ingest.chunk import chunk_document\n"
+        "from assistant.types import Document\n"
+        "doc = Document(*json.load(sys.stdin))\n"
+        "print(json.dumps([c.chunk_id for c in chunk_document(doc, 900, 200)]))\n"
+    )
+    fields = [document.doc_id, document.text, document.title, document.source]
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=json.dumps(fields), capture_output=True, text=True, env=env, check=True
+    )
+    return list(json.loads(done.stdout))
 
 
 def test_a_run_on_sentence_is_cut_to_fit_the_chunk_size() -> None:

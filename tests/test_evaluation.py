@@ -205,6 +205,7 @@ def test_eval_command_writes_results_report_and_plot(
         records[0]
     )
     assert {"doc_id", "chunk_id", "score"} == set(records[0]["retrieved"][0])
+    assert all(0 <= r["confidence"] <= 1 and r["signals"] and r["supported_share"] is None for r in records)
     assert (out / "report.md").read_text(encoding="utf-8").startswith("# Evaluation")
     assert (out / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -275,7 +276,7 @@ def test_comparison_pipelines_leave_out_documents_dated_after_the_as_of_date(
 
     from assistant.evaluation.baseline import BaselinePipeline
     from assistant.evaluation.bm25 import DocumentBM25Pipeline
-    from assistant.ingest.sync import open_catalog
+    from assistant.index.publish import open_catalog
 
     question = "Where did Russian and Ukrainian negotiators meet?"
     with closing(open_catalog(timeline.settings)) as catalog:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from assistant.errors import CorpusError
-from assistant.index.catalog import Catalog
 from assistant.index.embed import SentenceEmbeddings
+from assistant.index.publish import open_catalog
 from assistant.index.snapshot import open_snapshot
 from assistant.index.windows import TokenEncoder
 from assistant.pipeline import Assistant
@@ -183,7 +183,7 @@ class _Interrupting(CountingEmbeddings):
 def test_an_interrupted_ingest_keeps_its_work_and_the_next_run_finishes_it(
     corpus_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("assistant.ingest.sync._DOCUMENTS_PER_PASS", 1)  # each document one batch of windows
+    monkeypatch.setattr("assistant.ingest.sync.DOCUMENTS_PER_PASS", 1)  # each document one batch of windows
     with pytest.raises(KeyboardInterrupt):
         _assistant(corpus_copy, tmp_path / "ix", _Interrupting(tmp_path / "models", stop_at=3)).ingest()
     embeddings = CountingEmbeddings(tmp_path / "models")
@@ -238,7 +238,7 @@ def test_a_long_file_shows_progress_within_it_and_resumes_from_its_last_commit(
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "diary.txt").write_text(_long_report(), encoding="utf-8")
-    monkeypatch.setattr("assistant.ingest.sync._WINDOWS_PER_COMMIT", 2)
+    monkeypatch.setattr("assistant.ingest.sync.WINDOWS_PER_COMMIT", 2)
     whole = CountingEmbeddings(tmp_path / "models")
     seen: list[tuple[int, int]] = []
     reference = _assistant(corpus, tmp_path / "whole", whole, embed_batch_size=1)
@@ -263,7 +263,7 @@ def test_a_long_file_shows_progress_within_it_and_resumes_from_its_last_commit(
 
 
 def _chunk_vectors(assistant: Assistant) -> dict[str, np.ndarray]:
-    catalog = Catalog(assistant.settings.index_path() / "catalog.sqlite")
+    catalog = open_catalog(assistant.settings)
     try:
         return {stored.info.chunk_id: stored.vector for stored in catalog.iter_chunks()}
     finally:

@@ -8,6 +8,7 @@ through the index's entry point, and the index never asks ingest for anything.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import assistant
@@ -97,3 +98,19 @@ def test_the_layers_name_every_module() -> None:
     for module in _graph():
         if module != LEAF:
             _layer(module)  # fails with the module's name when it is in no layer
+
+
+def test_the_readme_layout_map_names_every_module() -> None:
+    """README.md's "How the code is laid out" names each module under its package, so a newcomer finds it."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## How the code is laid out")
+    block = readme[start : readme.index("\n```\n", readme.index("```", start) + 3)]
+    named: set[str] = set()
+    package = ""
+    for line in block.splitlines():
+        heading = re.match(r"  (\w+)/ ", line)
+        if heading or re.match(r"  \S", line):
+            package = heading.group(1) + "/" if heading else ""
+        named |= {package + name for name in re.findall(r"\b(\w+\.py)\b", line)}
+    modules = {str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py") if path.name != "__init__.py"}
+    assert sorted(modules - named) == []

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.answer.extractive import select
-from assistant.answer.models import ABSTENTION_MODEL, SENTENCE_MODEL
+from assistant.answer.extractive import read, select
+from assistant.answer.models import ABSTENTION_MODEL, READER_MODEL, SENTENCE_MODEL
+from assistant.answer.reader import default_reader
 from assistant.answer.sentences import SIGNALS, Candidate, candidates
 from assistant.pipeline import Assistant
 from assistant.retrieval.query import make_query
@@ -45,7 +46,11 @@ def test_the_models_weigh_exactly_the_signals_computed(timeline: Assistant) -> N
     assert found and all(list(c.signals) == list(SIGNALS) for c in found)
     assert list(SENTENCE_MODEL.weights) == list(SIGNALS)
     assert list(SENTENCE_MODEL.means) == list(SENTENCE_MODEL.scales) == list(SIGNALS)
+    # The reader model weighs what reading adds to them: the sentence model's score, the reader's, the time.
     query = make_query("Where did the negotiators meet?", None, "2025-07-01")
+    read_ones = read(query, found, default_reader())
+    assert read_ones and all(list(c.signals) == [*SIGNALS, *READER_MODEL.weights] for c in read_ones)
+    assert list(READER_MODEL.means) == list(READER_MODEL.scales) == list(READER_MODEL.weights)
     vector = timeline.search.embed_query(query)
     passages = timeline.search.search(query, 5, None, vector, timeline.search.snapshot)
     selection = select(query, vector, passages, timeline.search.snapshot, max_sentences=3)

@@ -96,7 +96,7 @@ class ChatAnswerer:
         question, passages = query.question, list(passages)
         if not passages:  # nothing to answer from: no need to ask the model
             yield ABSTENTION_REPLY
-            yield Answer(question, ABSTENTION_REPLY, (), True, ())
+            yield Answer(question, ABSTENTION_REPLY, (), True, (), supported_share=0.0)
             return
         check = CitationCheck(passages, snapshot)
         try:

@@ -62,12 +62,12 @@ class CitationCheck:
 
     def answer(self, question: str) -> Answer:
         """The checked Answer. A reply with no sentence that stands, or one that holds the abstention
-        phrase (whatever else it says), is an abstention; confidence is the share of sentences kept."""
+        phrase (whatever else it says), is an abstention; supported_share is the share of sentences kept."""
         if not self.kept or _normalised(ABSTENTION_REPLY) in _normalised(_THINKING.sub("", self.reply)):
-            return Answer(question, ABSTENTION_REPLY, (), True, tuple(self.passages))
+            return Answer(question, ABSTENTION_REPLY, (), True, tuple(self.passages), supported_share=0.0)
         citations = tuple(self._citations.values())
-        confidence = len(self.kept) / self._claims
-        return Answer(question, " ".join(self.kept), citations, False, tuple(self.passages), confidence=confidence)
+        share = len(self.kept) / self._claims
+        return Answer(question, " ".join(self.kept), citations, False, tuple(self.passages), supported_share=share)
 
     def _check(self, final: bool) -> list[str]:
         text = _GLUED_MARKER.sub(r"\1 \2", _THINKING.sub("", self._pending))

@@ -52,9 +52,7 @@ class BaselinePipeline:
         best = spans[int(np.argmax(vectors @ self.embeddings.encode([question])[0]))]
         quote = top.text[best.start : best.end]
         citation = Citation.from_chunk(1, top, quote, top.start + best.start, top.start + best.end)
-        return Answer(
-            question, f"{quote} [1]", (citation,), False, tuple(passages), timings(started, retrieved_at), 1.0
-        )
+        return Answer(question, f"{quote} [1]", (citation,), False, tuple(passages), timings(started, retrieved_at))
 
 
 def _chunk_info(text: str, metadata: dict[str, Any]) -> ChunkInfo:

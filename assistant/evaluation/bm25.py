@@ -54,9 +54,7 @@ class DocumentBM25Pipeline:
         # Cited as the index's chunk that holds the sentence, so its citation checks like any other.
         chunk = next((c for c in self.chunks.get(top.doc_id, []) if c.start <= best.start and best.end <= c.end), top)
         citation = Citation.from_chunk(1, chunk, quote, best.start, best.end)
-        return Answer(
-            question, f"{quote} [1]", (citation,), False, tuple(passages), timings(started, retrieved_at), 1.0
-        )
+        return Answer(question, f"{quote} [1]", (citation,), False, tuple(passages), timings(started, retrieved_at))
 
 
 def _whole(document: Document) -> ChunkInfo:

@@ -36,14 +36,19 @@ class QuestionResult:
             "question": self.question.question,
             "answerable": self.question.answerable,
             **{key: value for key, value in self.answer.to_json().items() if key != "question"},
-            "confidence": round(self.answer.confidence, 4),
+            "confidence": _rounded(self.answer.confidence),
             "signals": {name: round(value, 4) for name, value in self.answer.signals.items()},
+            "supported_share": _rounded(self.answer.supported_share),
             "retrieved": [
                 {"doc_id": r.chunk.doc_id, "chunk_id": r.chunk.chunk_id, "score": round(r.score, 6)}
                 for r in self.ranked
             ],
             "metrics": {name: round(value, 4) for name, value in self.metrics.items()},
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from assistant.errors import UsageError
 from assistant.evaluation.metrics import BY_NAME, METRICS, EvalRun
+from assistant.types import Answer
 
 
 def parse_minimums(items: list[str]) -> dict[str, float]:
@@ -148,11 +149,17 @@ def _misses(run: EvalRun) -> list[str]:
             problem = "missed facts"
         if problem:
             shown = answer.text if len(answer.text) < 300 else answer.text[:300] + "..."
-            lines.append(
-                f"- **{question.id}** ({problem}, confidence {answer.confidence:.2f}): "
-                f"{question.question}  \n  > {shown}"
-            )
+            lines.append(f"- **{question.id}** ({problem}{_confidence(answer)}): {question.question}  \n  > {shown}")
     return lines
+
+
+def _confidence(answer: Answer) -> str:
+    """How sure the answerer was, by its own measure: the abstention model's, or a chat model's share kept."""
+    if answer.confidence is not None:
+        return f", confidence {answer.confidence:.2f}"
+    if answer.supported_share is not None:
+        return f", {answer.supported_share:.0%} of its sentences supported"
+    return ""
 
 
 def _plot(metrics: dict[str, float], before: dict[str, float] | None, path: Path) -> None:

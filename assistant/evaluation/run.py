@@ -24,7 +24,7 @@ from assistant.evaluation.scores import (
 )
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings
-from assistant.ingest.sync import open_catalog
+from assistant.index.publish import open_catalog
 from assistant.settings import Settings
 from assistant.types import Answer, Citation, IndexStatus, ScoredChunk
 

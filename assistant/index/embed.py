@@ -176,12 +176,6 @@ def drop_old_exports(index_dir: Path) -> None:
     shutil.rmtree(index_dir / "models", ignore_errors=True)
 
 
-def _gpu() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
 class _TorchTokenEncoder:
     """Token states from the model itself, in fp32 or under bfloat16 autocast: on the GPU when torch sees one."""
 

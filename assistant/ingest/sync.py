@@ -1,8 +1,9 @@
 """The incremental sync of a corpus folder with its index.
 
 Unchanged files are not even parsed; changed documents are re-chunked and re-embedded; documents whose
-files are gone (or no longer readable) are removed. Then the Chroma collection is brought in step with
-the catalog by chunk id, and the query-time snapshot is rebuilt when anything changed.
+files are gone (or no longer readable) are removed, all in the index's catalog. Then the index publishes
+it (index/publish.py): the Chroma collection is brought in step with the catalog by chunk id, and the
+query-time snapshot is rebuilt when anything changed.
 
 Each document goes through the encoder once, as token windows (index/windows.py) that give both its
 sentence and its chunk vectors. Documents are written in groups, one transaction each; the windows of
@@ -17,17 +18,16 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import CorpusError, IndexMissingError
+from assistant.errors import CorpusError
 from assistant.index.catalog import Catalog
 from assistant.index.chroma import VectorStore
-from assistant.index.embed import SentenceEmbeddings, drop_old_exports
+from assistant.index.embed import SentenceEmbeddings
 from assistant.index.embed_providers import embeddings_for
-from assistant.index.snapshot import Snapshot, current_version, index_version, open_snapshot, passage_text
-from assistant.index.snapshot_build import CatalogSource, build_snapshot
+from assistant.index.publish import open_catalog, publish
+from assistant.index.snapshot import passage_text
 from assistant.index.windows import TokenEncoder, WindowStates, encode_windows, plan_windows, pool
 from assistant.ingest.chunk import sentences_and_chunks
 from assistant.ingest.load import CorpusFile, file_type_names, load_file, scan_corpus
@@ -40,8 +40,8 @@ Progress = Callable[[int, int, str], None]
 
 # The corpus folder's list of sources to fetch from (assistant/sources/): configuration, not a document.
 SOURCES_FILE = "sources.toml"
-_DOCUMENTS_PER_PASS = 16
-_WINDOWS_PER_COMMIT = 256  # about 250 kB of text: a minute of work at most on two cores
+DOCUMENTS_PER_PASS = 16  # documents embedded and written in one transaction
+WINDOWS_PER_COMMIT = 256  # about 250 kB of text: a minute of work at most on two cores
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,6 @@ def document_hash(document: Document) -> str:
     if document.voice or document.publisher or document.license:  # so documents without them keep their hash
         payload += [document.voice, document.publisher, document.license]
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
-
-
-def open_catalog(settings: Settings) -> Catalog:
-    return Catalog(settings.index_path() / "catalog.sqlite")
 
 
 def ingest(
@@ -95,8 +91,8 @@ def ingest(
             planned = _take_server_copies(catalog, store, planned, settings, report)
         encoder = embeddings.token_encoder() if planned else None  # exports the model once, when it can be
         advance = _Advance(progress, sum(len(item.document.text) for item in planned))
-        for first in range(0, len(planned), _DOCUMENTS_PER_PASS):
-            group = planned[first : first + _DOCUMENTS_PER_PASS]
+        for first in range(0, len(planned), DOCUMENTS_PER_PASS):
+            group = planned[first : first + DOCUMENTS_PER_PASS]
             report.chunks_added += _index_documents(catalog, group, settings, embeddings, encoder, advance)
             for item in group:
                 (report.updated if item.is_update else report.added).append(item.document.doc_id)
@@ -107,9 +103,7 @@ def ingest(
                 catalog.set_file_hash(file.relative, None if file.relative in failed else file.sha256)
             for source in set(catalog.file_hashes()) - {file.relative for file in files}:
                 catalog.set_file_hash(source, None)
-        report.chunks_synced = _sync_store(catalog, store, settings.index_path())
-        embeddings.export_onnx()  # once per user and model: lets later processes embed questions without torch
-        drop_old_exports(settings.index_dir)  # index folders kept their own export before the per-user cache
+        report.chunks_synced = publish(catalog, store, settings, embeddings)
         report.chunks_total = catalog.count_chunks()
         report.documents_total = catalog.count_documents()
     finally:
@@ -250,7 +244,7 @@ def _encode_windows(
 ) -> tuple[_Vectors, list[str]]:
     """One encoder pass over each document's token windows (windows.py); also returns the windows' keys.
 
-    Windows are committed to the catalog as they are embedded, every _WINDOWS_PER_COMMIT of them, so a
+    Windows are committed to the catalog as they are embedded, every WINDOWS_PER_COMMIT of them, so a
     long document interrupted half way is taken up where it stopped, not from its start."""
     plans = [
         plan_windows(encoder, item.document.title, [item.document.text[s.start : s.end] for s in spans])
@@ -267,7 +261,7 @@ def _encode_windows(
     pending: dict[str, WindowStates] = {}
     for batch in encode_windows(encoder, todo, batch_size):
         pending.update((window.key, state) for window, state in batch)
-        if len(pending) >= _WINDOWS_PER_COMMIT and len(todo) > _WINDOWS_PER_COMMIT:
+        if len(pending) >= WINDOWS_PER_COMMIT and len(todo) > WINDOWS_PER_COMMIT:
             with catalog.transaction():
                 catalog.put_windows(pending)
             states.update(pending)
@@ -309,80 +303,3 @@ def _encode_texts(
         chunk_at += len(chunks)
         sentence_at += len(spans)
     return vectors
-
-
-def _sync_store(catalog: Catalog, store: VectorStore, root: Path) -> int:
-    """Make the Chroma collection hold exactly the catalog's chunks (reusing the stored vectors) and the snapshot
-    the catalog's documents; with a Chroma server, also the sentence vectors and the version app servers follow.
-
-    Returns how many chunks were written to Chroma (more than were embedded when it was new or wiped)."""
-    wanted = catalog.chunk_hashes()
-    present = {
-        chunk_id: (str(m.get("doc_id")), str(m.get("doc_hash"))) for chunk_id, m, _ in store.records(create=True)
-    }
-    source = CatalogSource(catalog)
-    documents = source.document_hashes()
-    version = index_version(documents)
-    if store.is_server:
-        # The sentences first and the version last: an ingest cut short anywhere is finished by the next one,
-        # which still finds the documents' chunks out of date, and app servers follow only a finished one.
-        in_chroma: dict[str, set[str]] = defaultdict(set)
-        for doc_id, doc_hash in present.values():
-            in_chroma[doc_id].add(doc_hash)
-        changed = {doc_id for doc_id, doc_hash in documents.items() if in_chroma.get(doc_id) != {doc_hash}}
-        _send_sentences(store, _snapshot(source, root, version), changed | (in_chroma.keys() - documents.keys()))
-    store.delete(chunk_id for chunk_id, (_, doc_hash) in present.items() if wanted.get(chunk_id) != doc_hash)
-    missing = [chunk_id for chunk_id, doc_hash in wanted.items() if present.get(chunk_id, ("", ""))[1] != doc_hash]
-    for start in range(0, len(missing), 2000):
-        batch = list(catalog.iter_chunks(missing[start : start + 2000]))
-        store.add([(stored.info, np.asarray(stored.vector), stored.doc_hash) for stored in batch])
-    if store.is_server:
-        _announce(store, version)
-    else:
-        _snapshot(source, root, version)  # after the vectors: a process that follows it finds its new chunks in Chroma
-    return len(missing)
-
-
-def _snapshot(source: CatalogSource, root: Path, version: str) -> Snapshot:
-    """The snapshot of this version: the current one, unless it is older, missing or damaged."""
-    if current_version(root) == version:
-        return open_snapshot(root)
-    return build_snapshot(source, root, version)
-
-
-def _send_sentences(store: VectorStore, snapshot: Snapshot, changed: set[str]) -> None:
-    """Bring the server's sentence vectors in step with the snapshot: those of the changed documents, then, when
-    the server's count still disagrees (a new server, or some went missing), those of every document."""
-    _put_sentences(store, snapshot, changed)
-    if store.count_sentences() != len(snapshot.sentence_spans):
-        _put_sentences(
-            store,
-            snapshot,
-            set(snapshot.doc_index) | {str(m.get("doc_id")) for _, m, _ in store.records(sentences=True)},
-        )
-
-
-def _put_sentences(store: VectorStore, snapshot: Snapshot, doc_ids: set[str]) -> None:
-    """Replace the server's sentence vectors of these documents with the snapshot's (none for a document it lacks)."""
-    ordered = sorted(doc_ids)
-    for first in range(0, len(ordered), 100):
-        batch = ordered[first : first + 100]
-        store.delete_sentences(batch)
-        records = []
-        for doc_id in batch:
-            index = snapshot.doc_index.get(doc_id)
-            if index is not None:
-                rows = slice(int(snapshot.doc_sentences[index]), int(snapshot.doc_sentences[index + 1]))
-                doc_hash = snapshot.documents[index].doc_hash
-                records.append((doc_id, doc_hash, snapshot.sentence_spans[rows], snapshot.sentence_vectors[rows]))
-        store.put_sentences(records)
-
-
-def _announce(store: VectorStore, version: str) -> None:
-    """Record the version on the server, unless it is there already."""
-    try:
-        published = store.version()
-    except IndexMissingError:
-        published = None
-    if published != version:
-        store.set_version(version)

@@ -22,6 +22,7 @@ from typing import Any
 from assistant.errors import UsageError
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings
+from assistant.index.publish import catalog_path, open_catalog
 from assistant.ingest.load import (
     SUPPORTED_SUFFIXES,
     UPLOAD_SUFFIXES,
@@ -30,7 +31,7 @@ from assistant.ingest.load import (
     file_type_names,
     load_file,
 )
-from assistant.ingest.sync import ingest, open_catalog
+from assistant.ingest.sync import ingest
 from assistant.settings import Settings
 from assistant.types import IngestReport
 
@@ -210,7 +211,7 @@ def files_indexed_elsewhere(settings: Settings, indexed_sources: Collection[str]
     unknown = [source for source in indexed_sources if not (settings.corpus_dir / source).is_file()]
     if not unknown:
         return []
-    catalog_file = settings.index_path() / "catalog.sqlite"
+    catalog_file = catalog_path(settings)
     known: set[str] = set()
     if catalog_file.exists():
         with closing(open_catalog(settings)) as catalog:

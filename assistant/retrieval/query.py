@@ -72,12 +72,8 @@ def query_terms(text: str) -> list[QueryTerm]:
     return list(terms.values())
 
 
-def expand_query(text: str) -> dict[str, float]:
-    """Query terms with weights: the words of the query at 1, their aliases at ALIAS_WEIGHT."""
-    return _weighted(query_terms(text))
-
-
 def _weighted(terms: Sequence[QueryTerm]) -> dict[str, float]:
+    """Terms with weights: the words themselves at 1, their aliases at ALIAS_WEIGHT."""
     weights: dict[str, float] = {}
     for term in terms:
         weights[term.term] = 1.0
