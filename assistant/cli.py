@@ -193,6 +193,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     )
     for failure in report.skipped:
         print(f"  skipped {failure.source}: {failure.reason}")
+    for warning in report.warnings:
+        print(f"  warning: {warning.source} {warning.reason}")
     return 0
 
 

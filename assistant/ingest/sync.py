@@ -166,6 +166,7 @@ def _plan(catalog: Catalog, files: list[CorpusFile], report: IngestReport) -> li
         for document in documents:
             if not _claim(owner, document.doc_id, file.relative, report):
                 continue
+            report.warnings.extend(document.warnings)
             doc_hash = document_hash(document)
             previous = known_docs.get(document.doc_id)
             if previous and previous[1] == doc_hash:
