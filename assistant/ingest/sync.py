@@ -31,6 +31,7 @@ from assistant.index.snapshot_build import CatalogSource, build_snapshot
 from assistant.index.windows import TokenEncoder, WindowStates, encode_windows, plan_windows, pool
 from assistant.ingest.chunk import sentences_and_chunks
 from assistant.ingest.load import CorpusFile, file_type_names, load_file, scan_corpus
+from assistant.ingest.pending import recover_uploads
 from assistant.ingest.reuse import server_copies
 from assistant.settings import Settings
 from assistant.types import Chunk, ChunkInfo, Document, IngestReport, LoadFailure, Span
@@ -74,6 +75,7 @@ def ingest(
     corpus = settings.corpus_dir
     if not corpus.is_dir():
         raise CorpusError(f"Corpus folder '{corpus}' does not exist; create it or set ASSISTANT_CORPUS_DIR.")
+    recover_uploads(corpus / settings.uploads_subdir)  # uploads whose process died before they were indexed
     files = [file for file in scan_corpus(corpus) if file.relative != SOURCES_FILE]
     report = IngestReport(collection=settings.index_name())
     embeddings = embeddings or embeddings_for(settings)
