@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import CorpusError, IndexMissingError
+from assistant.errors import AssistantError, CorpusError, IndexMissingError, storage_error
 from assistant.index.catalog import Catalog
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings, drop_old_exports
@@ -70,7 +70,27 @@ def ingest(
     progress: Progress | None = None,
     store: VectorStore | None = None,
 ) -> IngestReport:
-    """Bring the index of settings.corpus_dir up to date with the folder; returns what changed."""
+    """Bring the index of settings.corpus_dir up to date with the folder; returns what changed.
+
+    StorageError when the index folder's disk is full or it cannot be written: what was committed stays, and
+    the next run goes on from there."""
+    try:
+        return _ingest(settings, embeddings, progress, store)
+    except AssistantError:
+        raise
+    except Exception as exc:
+        problem = storage_error(exc, settings.index_dir)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+def _ingest(
+    settings: Settings,
+    embeddings: SentenceEmbeddings | None,
+    progress: Progress | None,
+    store: VectorStore | None,
+) -> IngestReport:
     started = time.perf_counter()
     corpus = settings.corpus_dir
     if not corpus.is_dir():

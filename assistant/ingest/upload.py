@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from assistant.errors import UsageError
+from assistant.errors import StorageError, UsageError, storage_error
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings
 from assistant.ingest.load import (
@@ -125,11 +125,21 @@ def add_document(
 
     lock: held while the corpus and the index change, not while the file is checked: a document that is slow
     to read holds up no other upload or ingest.
+
+    An upload is added whole or not at all: when writing or indexing it fails, nothing of it is left behind
+    (StorageError when the disk is full or the folder cannot be written).
     """
     name = _checked(settings, filename, data)
     with lock or nullcontext():
         _check_not_foreign(settings, filename, indexed_sources() if callable(indexed_sources) else indexed_sources)
-        return _store(settings, filename, data, name, embeddings, store, replace)
+        try:
+            return _store(settings, filename, data, name, embeddings, store, replace)
+        except (OSError, StorageError) as exc:  # the journal has removed whatever was written
+            where = settings.corpus_dir / settings.uploads_subdir
+            problem = exc if isinstance(exc, StorageError) else storage_error(exc, where)
+            if problem is None:
+                raise
+            raise StorageError(f"'{_shown(filename)}' was not added. {problem}") from exc
 
 
 def _check_not_foreign(settings: Settings, filename: str, indexed_sources: Collection[str]) -> None:
