@@ -34,6 +34,7 @@ _EXPORTS = {
     "ScoredChunk": "assistant.types",
     "SentenceEmbeddings": "assistant.index.embed",
     "Settings": "assistant.settings",
+    "StorageError": "assistant.errors",
     "UsageError": "assistant.errors",
     "make_filters": "assistant.types",
 }
@@ -58,13 +59,21 @@ __all__ = [
     "ScoredChunk",
     "SentenceEmbeddings",
     "Settings",
+    "StorageError",
     "UsageError",
     "make_filters",
 ]
 
 if TYPE_CHECKING:
     from assistant.answer.base import ABSTENTION_REPLY, Answerer
-    from assistant.errors import AssistantError, BackendError, CorpusError, IndexMissingError, UsageError
+    from assistant.errors import (
+        AssistantError,
+        BackendError,
+        CorpusError,
+        IndexMissingError,
+        StorageError,
+        UsageError,
+    )
     from assistant.index.embed import SentenceEmbeddings
     from assistant.pipeline import AnswerMode, Assistant
     from assistant.retrieval.langchain import CorpusRetriever

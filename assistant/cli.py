@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from assistant.cli_sources import add_sources_command
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, storage_error
 from assistant.settings import Settings, describe_settings, load_settings
+
+# SQLite result codes of a file that is not a sound database: SQLITE_CORRUPT, SQLITE_NOTADB. Anything else (a
+# full disk, a read-only folder, a lock) leaves the index as it was, and deleting it would throw work away.
+_SQLITE_DAMAGED = frozenset({11, 26})
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
@@ -35,11 +39,17 @@ def cli(argv: Sequence[str] | None = None) -> int:
         return 1
     except sqlite3.DatabaseError as exc:  # the catalog, or the embedded Chroma store, is SQLite
         where = settings.index_dir if settings else "ASSISTANT_INDEX_DIR"
-        print(
-            f"error: the local index in {where} is damaged ({exc}); delete that folder and run "
-            "`assistant ingest` again to rebuild it.",
-            file=sys.stderr,
-        )
+        problem = storage_error(exc, where)
+        if problem is not None:  # a full disk or a read-only folder: nothing to delete
+            print(f"error: {problem}", file=sys.stderr)
+        elif (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF in _SQLITE_DAMAGED:
+            print(
+                f"error: the local index in {where} is damaged ({exc}); delete that folder and run "
+                "`assistant ingest` again to rebuild it.",
+                file=sys.stderr,
+            )
+        else:
+            print(f"error: the local index in {where} could not be used ({exc}); try again.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -52,6 +62,10 @@ def cli(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the user gets one line; ASSISTANT_DEBUG=1 shows where it came from
         if os.environ.get("ASSISTANT_DEBUG"):
             raise
+        problem = storage_error(exc, settings.index_dir if settings else "ASSISTANT_INDEX_DIR")
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
         print(
             f"error: unexpected failure ({type(exc).__name__}: {_first_line(exc)}); "
             "rerun with ASSISTANT_DEBUG=1 to see where.",
@@ -193,6 +207,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     )
     for failure in report.skipped:
         print(f"  skipped {failure.source}: {failure.reason}")
+    for warning in report.warnings:
+        print(f"  warning: {warning.source} {warning.reason}")
     return 0
 
 

@@ -34,6 +34,14 @@ class TimeFrame:
 
 
 @dataclass(frozen=True)
+class LoadWarning:
+    """A document that was loaded without something its file states (a date it could not read), and why."""
+
+    source: str  # the file, with the line for a JSONL record (news.jsonl:3)
+    reason: str  # completes "the file ...": "is indexed without a date: ..."
+
+
+@dataclass(frozen=True)
 class Document:
     """One document of the corpus, as loaded from its file."""
 
@@ -47,6 +55,8 @@ class Document:
     voice: str | None = None  # whose position it states ("Russia: government"), when its metadata says
     publisher: str | None = None  # who published it
     license: str | None = None  # the licence it is published under ("CC BY 4.0")
+    # What of its metadata could not be read (a date), for the ingest report; not part of the document.
+    warnings: tuple[LoadWarning, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -299,6 +309,7 @@ class IngestReport:
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     skipped: list[LoadFailure] = field(default_factory=list)
+    warnings: list[LoadWarning] = field(default_factory=list)  # documents indexed without something they state
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_synced: int = 0  # written to Chroma; more than chunks_added when a new or wiped store was refilled
@@ -325,6 +336,7 @@ class IngestReport:
                 "synced_to_chroma": self.chunks_synced,
             },
             "skipped": [{"source": f.source, "reason": f.reason} for f in self.skipped],
+            "warnings": [{"source": w.source, "reason": w.reason} for w in self.warnings],
             "seconds": round(self.seconds, 2),
         }
 

@@ -21,7 +21,7 @@ from assistant.errors import BackendError, IndexMissingError, UsageError
 from assistant.index.snapshot import open_snapshot
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
-from assistant.testing import FAKE_MODEL
+from assistant.testing import FAKE_MODEL, FakeEmbeddings
 from assistant.types import Filters, make_filters
 
 from .conftest import BUNDLED_CORPUS, DATA, change_dated_corpus
@@ -361,3 +361,39 @@ def test_a_new_index_folder_takes_what_the_server_holds_and_embeds_only_the_rest
     again = ingesting.ingest()
     assert embedded == [] and again.unchanged == first.documents_total + 1 and again.added == []
     assert _ranked(ingesting, "tram depot glide bomb")[0][0].startswith("uploads/kharkiv#")
+
+
+def test_an_upload_when_the_server_stops_mid_way_is_undone_and_its_retry_keeps_its_name(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """The Chroma server stops while an upload is being indexed (here: as its text is embedded): the upload
+    fails and leaves nothing; once the server is back, the same upload gets its own name, not gecko-2.txt."""
+    port = free_port()
+    chroma = chroma_server(tmp_path / "chroma-data", port, tmp_path / "chroma.log").start()
+
+    class StopsTheServer(FakeEmbeddings):
+        stops = 1
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            if self.stops and any("Gecko" in text for text in texts):
+                self.stops -= 1
+                chroma.stop()
+            return super().encode(texts)
+
+    gecko = b"Gecko drones\n\nA Gecko drone was shot down over the harbour on Friday.\n"
+    try:
+        settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "app", chroma_url=f"http://127.0.0.1:{port}")
+        app = Assistant(settings, embeddings=StopsTheServer())
+        app.ingest()
+        app.retrieve(QUESTION)  # an app server that has answered: its upload checks nothing on the server first
+        with pytest.raises(BackendError, match="check that the server is running"):
+            app.add_document("gecko.txt", gecko)
+        assert not list(corpus.rglob("*gecko*")) and not list((corpus / "uploads").iterdir())
+        chroma.start()
+        stored = app.add_document("gecko.txt", gecko)
+        assert (stored.source, stored.name_taken) == ("uploads/gecko.txt", False)
+        assert sorted(path.name for path in (corpus / "uploads").iterdir()) == ["gecko.txt"]
+        assert app.retrieve("Gecko drone shot down over the harbour", k=1)[0].chunk.doc_id == "uploads/gecko"
+        assert {source for source in app.store.sources() if "gecko" in source} == {"uploads/gecko.txt"}
+    finally:
+        chroma.stop()

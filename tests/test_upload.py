@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant.errors import UsageError
@@ -14,6 +17,7 @@ from assistant.ingest import upload
 from assistant.ingest.load import CorpusFile, load_file
 from assistant.pipeline import Assistant
 from assistant.settings import Settings
+from assistant.testing import FakeEmbeddings
 from assistant.types import Document, LoadFailure
 
 from .conftest import BUNDLED_CORPUS
@@ -94,3 +98,83 @@ def test_a_document_slow_to_read_holds_up_no_other_upload(app: Assistant, monkey
     finished.append(app.add_document("quick.txt", b"Quick text.").source)
     slow.join()
     assert finished == ["uploads/quick.txt", "uploads/slow.txt"]
+
+
+GECKO = b"Gecko drones\n\nA Gecko drone was shot down over the harbour on Friday.\n"
+
+
+class FailingEmbeddings(FakeEmbeddings):
+    """The fake embeddings, failing while `failing` is set, as an encoder out of memory would."""
+
+    failing = True
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if self.failing:
+            raise RuntimeError("the encoder ran out of memory")
+        return super().encode(texts)
+
+
+def everything_in(folder: Path) -> list[str]:
+    """Every file in the uploads folder, hidden ones (journals, partial files) included."""
+    return sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_an_upload_whose_indexing_fails_leaves_nothing_and_its_retry_keeps_its_name(app: Assistant) -> None:
+    flaky = FailingEmbeddings()
+    failing = Assistant(app.settings, embeddings=flaky)
+    folder = app.settings.corpus_dir / app.settings.uploads_subdir
+    with pytest.raises(RuntimeError, match="out of memory"):
+        failing.add_document("gecko.txt", GECKO)
+    assert everything_in(folder) == []
+    assert app.ingest().added == []  # a later ingest does not index what the uploader was told failed
+    flaky.failing = False
+    stored = failing.add_document("gecko.txt", GECKO)
+    assert (stored.source, stored.name_taken) == ("uploads/gecko.txt", False)
+    assert everything_in(folder) == ["gecko.txt"]
+
+
+def test_a_failed_replacing_upload_puts_the_earlier_one_back(app: Assistant) -> None:
+    app.add_document("gecko.txt", GECKO)
+    folder = app.settings.corpus_dir / app.settings.uploads_subdir
+    failing = Assistant(app.settings, embeddings=FailingEmbeddings())
+    with pytest.raises(RuntimeError):
+        failing.add_document("gecko.md", b"# Gecko\n\nThe Gecko drone was a decoy.\n", replace=True)
+    assert everything_in(folder) == ["gecko.txt"] and (folder / "gecko.txt").read_bytes() == GECKO
+    assert [r.chunk.doc_id for r in app.retrieve("Gecko drone shot down harbour", k=1)] == ["uploads/gecko"]
+
+
+_KILLED_UPLOAD = """
+import sys, time
+from pathlib import Path
+from assistant.pipeline import Assistant
+from assistant.settings import Settings
+from assistant.testing import FakeEmbeddings
+
+class Stuck(FakeEmbeddings):
+    def encode(self, texts):
+        if any("Gecko" in text for text in texts):
+            print("indexing", flush=True)
+            time.sleep(600)
+        return super().encode(texts)
+
+Assistant(Settings(corpus_dir=Path(sys.argv[1])), embeddings=Stuck()).add_document("gecko.txt", sys.argv[2].encode())
+"""
+
+
+def test_an_upload_whose_process_is_killed_is_undone_and_its_retry_keeps_its_name(app: Assistant) -> None:
+    folder = app.settings.corpus_dir / app.settings.uploads_subdir
+    process = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_UPLOAD, str(app.settings.corpus_dir), GECKO.decode()], stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"indexing\n"
+        assert "gecko.txt" in everything_in(folder)  # saved, and being indexed
+    finally:
+        process.kill()  # SIGKILL: no clean-up of its own runs
+        process.wait(30)
+    report = app.ingest()
+    assert report.added == [] and everything_in(folder) == []
+    stored = app.add_document("gecko.txt", GECKO)
+    assert (stored.source, stored.name_taken) == ("uploads/gecko.txt", False)
+    assert everything_in(folder) == ["gecko.txt"]
+    assert [r.chunk.doc_id for r in app.retrieve("Gecko drone shot down harbour", k=1)] == ["uploads/gecko"]

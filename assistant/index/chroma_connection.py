@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from assistant.errors import BackendError, IndexMissingError, UsageError
+from assistant.errors import BackendError, IndexMissingError, UsageError, storage_error
 from assistant.settings import Settings
 
 _T = TypeVar("_T")
@@ -145,6 +145,9 @@ class ChromaConnection:
                     "or unset ASSISTANT_CHROMA_URL"
                 )
             else:
+                problem = storage_error(exc, self.location)
+                if problem is not None:
+                    raise problem from exc
                 hint = self._diagnose()
             raise BackendError(f"Chroma at {self.location} failed ({detail}); {hint}.") from exc
 

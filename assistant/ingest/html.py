@@ -9,8 +9,12 @@ read in part. The text is then gathered in one walk over the tree.
 
 from __future__ import annotations
 
+import json
 import re
+from collections import deque
 from dataclasses import dataclass
+from itertools import islice
+from typing import Any
 
 MAX_DEPTH = 256  # libxml2's limit for HTML without XML_PARSE_HUGE; real pages nest a few dozen levels
 _DROPPED = frozenset("script style noscript template svg nav header footer aside form head title iframe object".split())
@@ -20,7 +24,15 @@ _BLOCKS = frozenset(
         "blockquote pre table tr td th figcaption dt dd hr"
     ).split()
 )
-_DATE_META = ("date", "article:published_time", "pubdate")
+# Where pages state their publication date, most specific first: Open Graph's article, schema.org, Dublin
+# Core, the citation and analytics tags news sites write, then plain names. Dates of last change are not here.
+_DATE_META = (
+    "article:published_time", "og:article:published_time", "og:published_time", "datepublished",
+    "dcterms.issued", "dc.date.issued", "dcterms.date", "dc.date", "dcterms.created", "dc.date.created",
+    "citation_publication_date", "citation_date", "parsely-pub-date", "sailthru.date", "publish-date",
+    "publish_date", "publishdate", "pubdate", "date",
+)  # fmt: skip
+_MAX_JSON_LD_CHARS = 100_000  # a page's structured data is a few kB; a larger block is not read
 
 
 class HtmlError(ValueError):
@@ -29,16 +41,17 @@ class HtmlError(ValueError):
 
 @dataclass(frozen=True)
 class HtmlPage:
-    """What a page says: its main text, its title (or None) and the publication date its metadata gives, as written."""
+    """What a page says: its main text, its title (or None) and the publication dates its markup gives, as written
+    (ingest/dates.py reads them)."""
 
     text: str
     title: str | None
-    date: str | None
+    dates: tuple[tuple[str, str], ...] = ()  # (where, as written): the publication dates it states, best first
 
 
 def read_html(text: str) -> HtmlPage:
     """The main text (`<article>` or `<main>`, else `<body>`) without markup, scripts or navigation, its title
-    (`<title>`, else the first `<h1>`) and its `<meta>` date; HtmlError when it nests deeper than MAX_DEPTH."""
+    (`<title>`, else the first `<h1>`) and its publication dates; HtmlError when it nests deeper than MAX_DEPTH."""
     import lxml.html
     from lxml import etree
 
@@ -46,23 +59,65 @@ def read_html(text: str) -> HtmlPage:
     try:
         root = lxml.html.document_fromstring(text.encode("utf-8", "surrogatepass"), parser=parser)
     except etree.ParserError:  # nothing but white space or comments
-        return HtmlPage("", None, None)
+        return HtmlPage("", None)
     if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
         raise HtmlError(
             f"is HTML nested more than {MAX_DEPTH} elements deep, which no web page needs; save the page again "
             "from a browser, or as text"
         )
     title = _clean(_first_text(root, "title") or _first_text(root, "h1")) or None
-    date = None
-    for name in _DATE_META:
-        for meta in root.iter("meta"):
-            if name in (meta.get("name"), meta.get("property")) and (meta.get("content") or "").strip():
-                date = date or meta.get("content").strip()
     main = next((found for tag in ("article", "main", "body") for found in root.iter(tag)), root)
     parts: list[str] = []
     _gather(main, parts, top=True)
     lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in "".join(parts).split("\n")]
-    return HtmlPage(re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip(), title, date)
+    return HtmlPage(re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip(), title, _dates(root, main))
+
+
+def _dates(root: Any, main: Any) -> tuple[tuple[str, str], ...]:
+    """The publication dates a page states, as (where, value), best first: <meta> tags in _DATE_META's order,
+    schema.org's datePublished in JSON-LD, a <time> marked as the publication's, then the main text's first
+    <time datetime>."""
+    found: dict[str, tuple[str, str]] = {}
+    for meta in root.iter("meta"):
+        content = (meta.get("content") or "").strip()
+        for attribute in ("property", "name", "itemprop"):
+            key = (meta.get(attribute) or "").strip().lower()
+            if key in _DATE_META and content and key not in found:
+                found[key] = (f'<meta {attribute}="{meta.get(attribute).strip()}">', content)
+    dates = [found[key] for key in _DATE_META if key in found]
+    for script in root.iter("script"):
+        if (script.get("type") or "").strip().lower() == "application/ld+json":
+            dates += [("JSON-LD datePublished", value) for value in _json_ld_dates(script.text or "")]
+    marked = [
+        time for time in root.iter("time") if time.get("pubdate") is not None or time.get("itemprop") == "datePublished"
+    ]
+    for time in [*marked, *islice(main.iter("time"), 1)]:
+        value = (time.get("datetime") or time.text_content()).strip()
+        if value:
+            dates.append(("<time>", value))
+    return tuple(dict.fromkeys(dates))
+
+
+def _json_ld_dates(block: str) -> list[str]:
+    """Every datePublished in a JSON-LD block (an object, a list of them, or an @graph), in document order."""
+    if len(block) > _MAX_JSON_LD_CHARS:
+        return []
+    try:
+        data = json.loads(block)
+    except ValueError:
+        return []
+    dates: list[str] = []
+    pending = deque([data])
+    while pending:
+        item = pending.popleft()
+        if isinstance(item, dict):
+            value = item.get("datePublished")
+            if isinstance(value, str) and value.strip():
+                dates.append(value.strip())
+            pending.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            pending.extend(item)
+    return dates
 
 
 def _first_text(root: object, tag: str) -> str:

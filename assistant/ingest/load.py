@@ -7,20 +7,20 @@ and the error messages all read it, so a new type is one loader and one entry th
 from __future__ import annotations
 
 import contextvars
-import datetime as dt
 import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from assistant.ingest.dates import DateUnreadable, read_date
 from assistant.ingest.html import HtmlError, read_html
-from assistant.types import Document, LoadFailure
+from assistant.types import Document, LoadFailure, LoadWarning
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 _TITLE_MAX_CHARS = 200
@@ -109,24 +109,31 @@ def _read_text(file: CorpusFile) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _normalise_date(value: Any) -> str | None:
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        match = re.match(r"\s*(\d{4})[-/](\d{1,2})[-/](\d{1,2})", value)
-        if match:
-            try:
-                return dt.date(*(int(part) for part in match.groups())).isoformat()
-            except ValueError:
-                return None
-    return None
-
-
 def _date_from_name(relative: str) -> str | None:
     match = _DATE_IN_NAME.search(Path(relative).name)
-    return _normalise_date("-".join(match.groups())) if match else None
+    try:
+        return read_date("-".join(match.groups())) if match else None
+    except DateUnreadable:  # a name like 2025-13-45-notes: no date, and nothing the name promised
+        return None
+
+
+def _dated(stated: Sequence[tuple[str, Any]], relative: str, where: str) -> tuple[str | None, tuple[LoadWarning, ...]]:
+    """A document's date: the first of the dates its metadata states, as (where, value), that reads as a day
+    (dates.py), else its file name's; a warning when it states some and none reads."""
+    unread: list[str] = []
+    for place, value in stated:
+        try:
+            date = read_date(value)
+        except DateUnreadable as exc:
+            unread.append(f"its {place} date {exc}")
+            continue
+        if date:
+            return date, ()
+    named = _date_from_name(relative)
+    if not unread:
+        return named, ()
+    done = f"is dated {named} from its file name" if named else "is indexed without a date"
+    return named, (LoadWarning(where, f"{done}: {unread[0]}"),)
 
 
 def _tags(value: Any) -> tuple[str, ...]:
@@ -152,19 +159,30 @@ def _first_line_title(text: str) -> str | None:
 
 
 def _document(
-    file: CorpusFile, text: str, meta: dict[str, Any], title: str | None, doc_id: str | None = None
+    file: CorpusFile,
+    text: str,
+    meta: dict[str, Any],
+    title: str | None,
+    doc_id: str | None = None,
+    dates: Sequence[tuple[str, Any]] | None = None,
+    where: str | None = None,
 ) -> Document:
+    """A document from its file, its text and metadata; dates: the dates it states, as (where, value), when they
+    are not metadata's "date" field (where: the file, or its line, for a warning)."""
+    stated = dates if dates is not None else [("front matter", meta.get("date"))]
+    date, warnings = _dated(stated, file.relative, where or file.relative)
     return Document(
         doc_id=doc_id or doc_id_for(file.relative),
         text=text,
         title=str(meta.get("title") or title or _title_from_name(file.relative)).strip(),
         source=file.relative,
-        date=_normalise_date(meta.get("date")) or _date_from_name(file.relative),
+        date=date,
         tags=_tags(meta.get("tags")),
         url=str(meta.get("url") or meta.get("source") or "") or None,
         voice=_text_field(meta.get("voice")),
         publisher=_text_field(meta.get("publisher")),
         license=_text_field(meta.get("license") or meta.get("licence")),
+        warnings=warnings,
     )
 
 
@@ -238,7 +256,7 @@ def _load_html(file: CorpusFile) -> Document:
         page = read_html(_read_text(file))
     except HtmlError as exc:
         raise _Unreadable(str(exc)) from exc
-    return _document(file, page.text, {"date": page.date}, page.title)
+    return _document(file, page.text, {}, page.title, dates=page.dates)
 
 
 class _PdfWarnings(logging.Handler):
@@ -282,8 +300,8 @@ def _read_pdf(file: CorpusFile) -> Document:
     if not text.strip():
         raise _Unreadable("has no extractable text (a scanned PDF needs OCR first)")
     title = str(info.get("/Title") or "").strip() or None
-    meta = {"date": _pdf_date(str(info.get("/CreationDate") or ""))}
-    return _document(file, text, meta, title or _first_line_title(text))
+    dates = [("PDF CreationDate", _pdf_date(str(info.get("/CreationDate") or "")))]
+    return _document(file, text, {}, title or _first_line_title(text), dates=dates)
 
 
 def _pdf_date(value: str) -> str | None:
@@ -316,7 +334,10 @@ def _load_jsonl(file: CorpusFile) -> _Loaded:
             continue
         seen.add(doc_id)
         text = record["text"].replace("\r\n", "\n")
-        documents.append(_document(file, text, record, _first_line_title(text), doc_id=doc_id))
+        dates = [('"date" field', record.get("date"))]
+        documents.append(
+            _document(file, text, record, _first_line_title(text), doc_id=doc_id, dates=dates, where=where)
+        )
     return documents, failures
 
 

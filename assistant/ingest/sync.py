@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.errors import CorpusError
+from assistant.errors import AssistantError, CorpusError, storage_error
 from assistant.index.catalog import Catalog
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings
@@ -31,6 +31,7 @@ from assistant.index.snapshot import passage_text
 from assistant.index.windows import TokenEncoder, WindowStates, encode_windows, plan_windows, pool
 from assistant.ingest.chunk import sentences_and_chunks
 from assistant.ingest.load import CorpusFile, file_type_names, load_file, scan_corpus
+from assistant.ingest.pending import recover_uploads
 from assistant.ingest.reuse import server_copies
 from assistant.settings import Settings
 from assistant.types import Chunk, ChunkInfo, Document, IngestReport, LoadFailure, Span
@@ -65,11 +66,32 @@ def ingest(
     progress: Progress | None = None,
     store: VectorStore | None = None,
 ) -> IngestReport:
-    """Bring the index of settings.corpus_dir up to date with the folder; returns what changed."""
+    """Bring the index of settings.corpus_dir up to date with the folder; returns what changed.
+
+    StorageError when the index folder's disk is full or it cannot be written: what was committed stays, and
+    the next run goes on from there."""
+    try:
+        return _ingest(settings, embeddings, progress, store)
+    except AssistantError:
+        raise
+    except Exception as exc:
+        problem = storage_error(exc, settings.index_dir)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+def _ingest(
+    settings: Settings,
+    embeddings: SentenceEmbeddings | None,
+    progress: Progress | None,
+    store: VectorStore | None,
+) -> IngestReport:
     started = time.perf_counter()
     corpus = settings.corpus_dir
     if not corpus.is_dir():
         raise CorpusError(f"Corpus folder '{corpus}' does not exist; create it or set ASSISTANT_CORPUS_DIR.")
+    recover_uploads(corpus / settings.uploads_subdir)  # uploads whose process died before they were indexed
     files = [file for file in scan_corpus(corpus) if file.relative != SOURCES_FILE]
     report = IngestReport(collection=settings.index_name())
     embeddings = embeddings or embeddings_for(settings)
@@ -160,6 +182,7 @@ def _plan(catalog: Catalog, files: list[CorpusFile], report: IngestReport) -> li
         for document in documents:
             if not _claim(owner, document.doc_id, file.relative, report):
                 continue
+            report.warnings.extend(document.warnings)
             doc_hash = document_hash(document)
             previous = known_docs.get(document.doc_id)
             if previous and previous[1] == doc_hash:

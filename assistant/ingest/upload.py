@@ -3,7 +3,8 @@
 A file name keeps its letters in any script (NFC-normalised) and loses what could do harm: folders, control
 and format characters, leading dots, excess length. An upload never silently takes the place of another: a
 name (or document id) already in the uploads folder gets a numbered name (`report-2.txt`) unless the caller
-asks to replace it, and the result says which happened.
+asks to replace it, and the result says which happened. An upload is committed whole or not at all
+(pending.py): one that fails to be indexed, or whose process dies, leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from assistant.errors import UsageError
+from assistant.errors import StorageError, UsageError, storage_error
 from assistant.index.chroma import VectorStore
 from assistant.index.embed import SentenceEmbeddings
 from assistant.index.publish import catalog_path, open_catalog
@@ -31,6 +32,7 @@ from assistant.ingest.load import (
     file_type_names,
     load_file,
 )
+from assistant.ingest.pending import UploadJournal, recover_uploads
 from assistant.ingest.sync import ingest
 from assistant.settings import Settings
 from assistant.types import IngestReport
@@ -124,11 +126,21 @@ def add_document(
 
     lock: held while the corpus and the index change, not while the file is checked: a document that is slow
     to read holds up no other upload or ingest.
+
+    An upload is added whole or not at all: when writing or indexing it fails, nothing of it is left behind
+    (StorageError when the disk is full or the folder cannot be written).
     """
     name = _checked(settings, filename, data)
     with lock or nullcontext():
         _check_not_foreign(settings, filename, indexed_sources() if callable(indexed_sources) else indexed_sources)
-        return _store(settings, filename, data, name, embeddings, store, replace)
+        try:
+            return _store(settings, filename, data, name, embeddings, store, replace)
+        except (OSError, StorageError) as exc:  # the journal has removed whatever was written
+            where = settings.corpus_dir / settings.uploads_subdir
+            problem = exc if isinstance(exc, StorageError) else storage_error(exc, where)
+            if problem is None:
+                raise
+            raise StorageError(f"'{_shown(filename)}' was not added. {problem}") from exc
 
 
 def _check_not_foreign(settings: Settings, filename: str, indexed_sources: Collection[str]) -> None:
@@ -175,26 +187,27 @@ def _store(
 ) -> StoredUpload:
     """Write a checked upload into the uploads folder under a free name (or in place of its namesake) and index it."""
     folder = settings.corpus_dir / settings.uploads_subdir
+    folder.mkdir(parents=True, exist_ok=True)
+    recover_uploads(folder)  # an upload whose process died is undone first: its name is free again
     safe_name = name
-    replaced = _same_document(folder, name) if replace and folder.is_dir() else []
+    replaced = _same_document(folder, name) if replace else []
     if not replace:
         name = _free_name(folder, name)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{hashlib.sha256(name.encode()).hexdigest()[:16]}.partial"
-    partial.write_bytes(data)
-    if replace:
-        os.replace(partial, folder / name)
-    else:
-        name = _link_free(partial, folder, name)
-    for other in replaced:
-        if other != name:
-            (folder / other).unlink(missing_ok=True)
-    source = f"{settings.uploads_subdir}/{name}"
-    report = ingest(settings, embeddings, None, store)
-    refused = [failure.reason for failure in report.skipped if failure.source.split(":", 1)[0] == source]
-    if refused:  # read differently than the probe (a parse cut short): never left where every ingest reads it
-        (folder / name).unlink(missing_ok=True)
-        raise UsageError(f"'{_shown(filename)}' was not added: it {refused[0]}.")
+    with UploadJournal(folder, data) as journal:
+        journal.partial.write_bytes(data)
+        for other in replaced:
+            journal.move_aside(other)
+        if replace:
+            journal.placed(name)
+            os.replace(journal.partial, folder / name)
+        else:
+            name = _link_free(journal, folder, name)
+        source = f"{settings.uploads_subdir}/{name}"
+        report = ingest(settings, embeddings, None, store)
+        refused = [failure.reason for failure in report.skipped if failure.source.split(":", 1)[0] == source]
+        if refused:  # read differently than the probe (a parse cut short): never left where every ingest reads it
+            raise UsageError(f"'{_shown(filename)}' was not added: it {refused[0]}.")
+        journal.commit()
     return StoredUpload(
         filename,
         source,
@@ -242,13 +255,15 @@ def _free_name(folder: Path, name: str) -> str:
     return candidate
 
 
-def _link_free(partial: Path, folder: Path, name: str) -> str:
-    """Move partial to a free name in folder, never replacing a file (another upload may have taken name)."""
+def _link_free(journal: UploadJournal, folder: Path, name: str) -> str:
+    """Move the journal's partial file to a free name in folder, never replacing a file (another process's
+    upload may have taken name)."""
     while True:
+        journal.placed(name)
         try:
-            os.link(partial, folder / name)  # fails when the name exists, unlike a rename
+            os.link(journal.partial, folder / name)  # fails when the name exists, unlike a rename
         except FileExistsError:
             name = _free_name(folder, name)
             continue
-        partial.unlink()
+        journal.partial.unlink()
         return name

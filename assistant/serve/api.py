@@ -33,6 +33,7 @@ from assistant.errors import (
     IndexMissingError,
     NotConfiguredError,
     NotFoundError,
+    StorageError,
     UsageError,
 )
 from assistant.pipeline import Assistant
@@ -64,6 +65,7 @@ _STATUS: dict[type[AssistantError], int] = {
     IndexMissingError: 409,
     CorpusError: 409,
     BackendError: 503,
+    StorageError: 507,  # Insufficient Storage: the server cannot store what the request needs, until it is fixed
     _NotConfigured: 409,
     NotConfiguredError: 409,
 }

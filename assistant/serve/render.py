@@ -187,6 +187,9 @@ def upload_added(stored: StoredUpload) -> str:
             f" An earlier upload has that name, so it was saved under the new name {html.escape(stored.source)}"
             " (tick Replace to replace the earlier one instead)."
         )
+    mine = [w.reason for w in report.warnings if w.source.split(":", 1)[0] == stored.source]
+    if mine:  # a date it states that could not be read: the document answers for every date until it is fixed
+        note += f" Note: it {html.escape(mine[0])}."
     return (
         f'<p class="upload-result upload-added">{verb} <strong>{html.escape(stored.filename)}</strong> as {documents}: '
         f"{chunks} chunk{'s' if chunks != 1 else ''} added; {report.chunks_total} in the index. "

@@ -205,7 +205,7 @@ class ErrorResponse(BaseModel):
     error: dict[str, Any] = Field(description='{"type": ..., "message": ...}; validation errors add "details".')
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 409, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 409, 422, 503, 507)}
 SSE_DOC = {
     "text/event-stream": {
         "description": "With stream=true: `delta` events {text}, then one `answer` event (the JSON above); "
