@@ -4,12 +4,15 @@ silent connection, headers or a body sent a byte at a time (slowloris) are close
 from __future__ import annotations
 
 import contextlib
+import json
 import select
 import socket
 import time
 from collections.abc import Iterator
 
 import pytest
+
+from assistant.serve.timeouts import TOO_SLOW
 
 from .servers import assistant_api, free_port
 
@@ -67,6 +70,7 @@ def test_headers_sent_a_byte_at_a_time_get_a_408_and_the_connection_closed(port:
     received, closed = _trickle(port, head, b"X-Slow: " + b"a" * 200 + b"\r\n\r\n", 0.2)  # 40 s to send in full
     assert closed is not None, "a client sending its headers a byte at a time was kept connected"
     assert closed <= 2 * READ_TIMEOUT + 3 and received.startswith(b"HTTP/1.1 408 ")
+    assert json.loads(received.partition(b"\r\n\r\n")[2])["error"]["message"] == TOO_SLOW
 
 
 def test_a_body_sent_a_byte_at_a_time_gets_a_408_and_the_connection_closed(port: int) -> None:

@@ -13,11 +13,20 @@ still closes an idle connection first.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from assistant.serve.guard import error_body
+
 MIN_RATE = 500  # bytes a second a slow client must keep up to earn more time (Apache's MinRate)
-REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+TOO_SLOW = "The request came too slowly and the connection was closed; send it again, at once."
+_BODY = json.dumps(error_body("RequestTimeout", TOO_SLOW)).encode()
+REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+    b"connection: close\r\n\r\n%s" % (len(_BODY), _BODY)
+)
 
 
 def timed_protocol(read_timeout: float) -> type[asyncio.Protocol]:
@@ -100,10 +109,10 @@ def timed_protocol(read_timeout: float) -> type[asyncio.Protocol]:
     return TimedHttpProtocol
 
 
+@dataclass
 class _Reading:
     """What part of a request a connection is reading, since when, and how many bytes came meanwhile."""
 
-    def __init__(self, part: str, started: float) -> None:
-        self.part = part
-        self.started = started
-        self.received = 0
+    part: str  # "headers" or "body"
+    started: float
+    received: int = 0
