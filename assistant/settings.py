@@ -130,6 +130,14 @@ class Settings(BaseSettings):
         "X-Forwarded-For header names the client; empty: the header is ignored and the connecting address is the "
         "client (so a client cannot pick the address the sign-in limit counts).",
     )
+    read_timeout: float = Field(
+        default=20.0,
+        ge=1,
+        le=600,
+        description="Seconds a client of `assistant api` and `assistant serve` has to send a request's headers (plus "
+        "one for every 500 bytes, at most twice this) and then its body (plus one for every 500 bytes), and that a "
+        "new connection may stay silent; slower ones get a 408 and are closed (Apache's default rule).",
+    )
     max_upload_mb: float = Field(default=10.0, gt=0, le=50, description="Largest document a user may upload, in MB.")
     uploads_subdir: str = Field(default="uploads", description="Folder inside the corpus where uploaded documents go.")
     feedback_path: Path = Field(

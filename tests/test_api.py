@@ -513,3 +513,29 @@ def test_a_client_rotating_x_forwarded_for_is_still_limited_as_one_address(tmp_p
     finally:
         server.stop()
     assert statuses[:SIGN_IN_BURST] == [401] * SIGN_IN_BURST and statuses[SIGN_IN_BURST:] == [429, 429]
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_limit_and_cannot_pick_it(tmp_path: Path) -> None:
+    """With ASSISTANT_TRUSTED_PROXIES, X-Forwarded-For names the client: the address the proxy appended (its last
+    untrusted one), never one the client wrote in front of it."""
+    env = {
+        "ASSISTANT_CORPUS_DIR": str(tmp_path),
+        "ASSISTANT_INDEX_DIR": str(tmp_path / "ix"),
+        "ASSISTANT_API_KEY": KEY,
+        "ASSISTANT_TRUSTED_PROXIES": "127.0.0.1",
+    }
+    port = free_port()
+    server = assistant_api(port, tmp_path / "api.log", env).start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+
+            def guess(n: int, forwarded: str) -> int:
+                headers = {"Authorization": f"Bearer guess{n}", "X-Forwarded-For": forwarded}
+                return client.post("/v1/retrieve", json={"query": "anything"}, headers=headers).status_code
+
+            clients = [guess(n, f"198.51.100.{n}") for n in range(SIGN_IN_BURST + 2)]  # a client each
+            one = [guess(n, f"192.0.2.{n}, 203.0.113.5") for n in range(SIGN_IN_BURST + 2)]  # one, posing
+    finally:
+        server.stop()
+    assert clients == [401] * (SIGN_IN_BURST + 2)
+    assert one[:SIGN_IN_BURST] == [401] * SIGN_IN_BURST and one[SIGN_IN_BURST:] == [429, 429]

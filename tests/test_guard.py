@@ -87,6 +87,31 @@ async def test_wrong_api_keys_are_limited_per_client_address(keyed: Assistant, c
 
 
 @pytest.mark.asyncio
+async def test_a_locked_out_address_gets_the_same_refusal_for_the_right_key_until_retry_after(
+    keyed: Assistant, clock: _Clock
+) -> None:
+    """The decision (README, Auth): while an address is locked out its key is not compared, so a guess gets no
+    answer; the right key waits out Retry-After like any other."""
+    app = create_app(keyed)
+    body = {"query": "anything"}
+    async with _client(app, "203.0.113.9") as client:
+        for n in range(guard.SIGN_IN_BURST):
+            await client.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer guess{n}"})
+        right = await client.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer {KEY}"})
+        wrong = await client.post("/v1/retrieve", json=body, headers={"Authorization": "Bearer guess-again"})
+        assert (right.status_code, right.headers["retry-after"], right.json()) == (
+            wrong.status_code,
+            wrong.headers["retry-after"],
+            wrong.json(),
+        )
+        assert right.status_code == 429 and int(right.headers["retry-after"]) <= guard.SIGN_IN_REFILL_SECONDS
+        clock.now += int(right.headers["retry-after"])
+        assert (
+            await client.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer {KEY}"})
+        ).status_code == 409
+
+
+@pytest.mark.asyncio
 async def test_wrong_passwords_at_the_web_chat_sign_in_are_limited(keyed: Assistant, clock: _Clock) -> None:
     app = gr.mount_gradio_app(create_app(keyed), build_ui(keyed), path="/", **page_options(keyed.settings))
     async with _client(app, "198.51.100.4") as attacker:

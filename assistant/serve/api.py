@@ -280,9 +280,13 @@ SHUTDOWN_GRACE_SECONDS = 5
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options for `assistant api` and `assistant serve`: forwarded headers only from trusted proxies
-    (uvicorn's default trusts them from 127.0.0.1, so any local client could pose as any address)."""
+    (uvicorn's default trusts them from 127.0.0.1, so any local client could pose as any address), and time
+    limits on reading a request (timeouts.py)."""
+    from assistant.serve.timeouts import timed_protocol
+
     proxies = ",".join(address.strip() for address in (settings.trusted_proxies or "").split(",") if address.strip())
     return {
+        "http": timed_protocol(settings.read_timeout),
         "proxy_headers": bool(proxies),
         "forwarded_allow_ips": proxies or None,
         "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
