@@ -18,11 +18,14 @@ from assistant.answer.chat import ChatAnswerer
 from assistant.answer.prompts import build_messages
 from assistant.answer.speakers import speaker_table
 from assistant.cli import cli
+from assistant.evaluation.metrics import EvalRun, QuestionResult
+from assistant.evaluation.questions import EvalQuestion
+from assistant.evaluation.report import write_results
 from assistant.evaluation.scores import misattribution_metrics
 from assistant.pipeline import Assistant
 from assistant.retrieval.query import make_query
 from assistant.testing import MisattributingChatModel, QuotingChatModel, scripted_chat_model
-from assistant.types import Answer
+from assistant.types import Answer, Citation
 
 from .conftest import ROOT, VOICES
 from .test_voices import AS_OF
@@ -182,3 +185,18 @@ def test_eval_reports_misattribution_and_gates_it_with_max(tmp_path: Path, capsy
     assert "Quality gate failed: misattribution_rate = 0.000 > -0.5" in capsys.readouterr().out
     assert cli([*argv, "--max", "fact_recall=0.5"]) == 1
     assert "higher is better, so a maximum cannot gate it" in capsys.readouterr().err
+
+
+def test_the_rate_is_the_share_of_cited_answers_and_the_report_lists_them(tmp_path: Path) -> None:
+    citation = Citation(1, "d", "T", "d.md", None, "d#0", "Kuleba said so.", 0, 15)
+    named = Answer("?", "Zelensky said so. [1]", (citation,), False)
+    results = [
+        QuestionResult(EvalQuestion("wrong", "Who said so?"), named, [], {"misattributed": 1.0}, 1.0),
+        QuestionResult(EvalQuestion("right", "Who said so?"), named, [], {"misattributed": 0.0}, 1.0),
+        QuestionResult(EvalQuestion("declined", "?"), Answer("?", ABSTENTION_REPLY, (), True), [], {}, 1.0),
+    ]
+    run = EvalRun(results, {"questions_file": "set.jsonl"})
+    assert run.aggregate()["misattribution_rate"] == 0.5  # the declined question does not count
+    write_results(run, tmp_path, None)
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "**wrong** (named a speaker its passage does not support" in report and "**right**" not in report

@@ -160,6 +160,8 @@ def _misses(run: EvalRun) -> list[str]:
             problem = "declined an answerable question"
         elif not question.answerable and not answer.abstained:
             problem = "answered a question the corpus does not answer"
+        elif metrics.get("misattributed"):
+            problem = "named a speaker its passage does not support"
         elif metrics.get("fact_recall", 1.0) < 1.0 or metrics.get("answer_presence", 1.0) < 1.0:
             problem = "missed facts"
         if problem:
