@@ -138,6 +138,9 @@ def test_a_model_that_misattributes_is_not_shown_and_a_faithful_one_is(voices: A
     assert KULEBA in str(pieces[0])
     wrong = answer_with(MisattributingChatModel(speaker="Zelensky"))
     assert wrong.abstained and wrong.text == ABSTENTION_REPLY
+    messages = build_messages(make_query(GUNPOINT), voices.retrieve(GUNPOINT, as_of=AS_OF), speaker_table(VOICES))
+    said = MisattributingChatModel(speaker="Zelensky").invoke(messages).text  # a LangChain chat model, not streamed
+    assert said == f"Zelensky said: Dmytro Kuleba answered that {KULEBA}. [{_number(voices, 'gunpoint')}]"
     right = answer_with(MisattributingChatModel(speaker="Kyiv"))
     assert not right.abstained and right.text.startswith("Kyiv said: Dmytro Kuleba answered")
 
