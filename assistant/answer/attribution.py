@@ -20,8 +20,8 @@ from assistant.index.snapshot import Snapshot
 from assistant.types import Citation, voice_keys
 
 ATTRIBUTION_RULE = (
-    "a person named must be the quote's speaker (or named in a passage whose speaker is of their voice); "
-    "an institution must be of the quote's speaker's voice, else of the document's"
+    "a person named must be the quote's speaker (or, where that is an institution of their voice, be named in the "
+    "passage); an institution must be of the voice of the quote's speaker, else of its document"
 )
 
 

@@ -226,9 +226,9 @@ METRICS: tuple[Metric, ...] = (
         "citation",
         'the share of answers with a sentence that names a speaker ("The Kremlin said ...", "Peskov said") whom '
         "none of the passages it cites supports, by the rule the chat answerer's check applies: a person named must "
-        "be the one the quote reports as speaking (or be named in a passage whose speaker is an institution of "
-        "their voice); an institution or a capital (the Kremlin, Kyiv) must be of the voice of the quote's speaker, "
-        "else of its document",
+        "be the one the quote reports as speaking (or, where that is an institution of their voice, be named in the "
+        "passage); an institution or a capital (the Kremlin, Kyiv) must be of the voice of the quote's speaker, else "
+        "of its document",
         CITED,
         source="misattributed",
         **_LOWER,
