@@ -137,6 +137,13 @@ def _parser() -> argparse.ArgumentParser:
         "--min", action="append", default=[], metavar="METRIC=V", help="fail (exit 1) when a metric is below V"
     )
     evaluate.add_argument(
+        "--max",
+        action="append",
+        default=[],
+        metavar="METRIC=V",
+        help="fail (exit 1) when a metric where lower is better is above V (e.g. misattribution_rate=0)",
+    )
+    evaluate.add_argument(
         "--retriever",
         choices=["hybrid", "baseline", "bm25"],
         default="hybrid",
@@ -285,13 +292,19 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from assistant.evaluation.questions import load_questions
-    from assistant.evaluation.report import compare_table, gate_failures, load_compared, parse_minimums
+    from assistant.evaluation.report import (
+        compare_table,
+        gate_failures,
+        load_compared,
+        parse_maximums,
+        parse_minimums,
+    )
     from assistant.evaluation.run import run_eval
     from assistant.pipeline import Assistant
     from assistant.retrieval.timeframe import parse_date
 
-    count = len(load_questions(args.questions))  # a bad set, --min or --compare fails before the index is built
-    minimums = parse_minimums(args.min)
+    count = len(load_questions(args.questions))  # a bad set, --min, --max or --compare fails before the index is built
+    minimums, maximums = parse_minimums(args.min), parse_maximums(args.max)
     compared = load_compared(args.compare) if args.compare else None
     as_of = parse_date(args.as_of)
     assistant = Assistant(settings)
@@ -305,7 +318,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     metrics = run.aggregate()
     print(compare_table(metrics, compared, run.counts()))
     print(f"\nWrote {out}/results.json, results.jsonl, report.md and metrics.png")
-    failures = gate_failures(metrics, minimums)
+    failures = gate_failures(metrics, minimums, maximums)
     if failures:
         print("Quality gate failed: " + "; ".join(failures))
         return 1

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
+from assistant.answer.attribution import citation_attributes
 from assistant.answer.base import Answerer
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.speakers import attribute_answer, speaker_table
@@ -64,7 +65,7 @@ class Assistant:
         if chat_model is not None:
             from assistant.answer.chat import ChatAnswerer
 
-            self.answerers["chat"] = ChatAnswerer(chat_model)
+            self.answerers["chat"] = ChatAnswerer(chat_model, speakers=speaker_table(self.settings.corpus_dir))
         self._ingesting = threading.Lock()
         self._status: tuple[str, IndexStatus] | None = None  # the snapshot build it was read from, and it
 
@@ -239,6 +240,11 @@ class Assistant:
         """Whether a citation's quote supports a claim, by the rule the chat answerer's check applies
         (answer/support.py), with this index's term weights."""
         return citation_supports(claim, citation, self.search.snapshot)
+
+    def attributes(self, claim: str, citation: Citation) -> bool:
+        """Whether a citation's passage supports whom a claim names as speaking ("Peskov said ..."), by the rule
+        the chat answerer's check applies (answer/attribution.py); True when the claim names no one."""
+        return citation_attributes(claim, citation, self.search.snapshot, speaker_table(self.settings.corpus_dir))
 
     def resolve_k(self, k: int | None) -> int:
         """The number of passages to retrieve: k, or the setting; UsageError when out of range (limits.py)."""

@@ -26,10 +26,19 @@ from assistant.index.lexical import tokenize
 from assistant.ingest.chunk import split_sentences
 
 __test__ = False  # pytest: these are helpers, not tests
-__all__ = ["FAKE_MODEL", "FailingChatModel", "FakeEmbeddings", "QuotingChatModel", "quote_reply", "scripted_chat_model"]
+__all__ = [
+    "FAKE_MODEL",
+    "FailingChatModel",
+    "FakeEmbeddings",
+    "MisattributingChatModel",
+    "QuotingChatModel",
+    "quote_reply",
+    "scripted_chat_model",
+]
 
-# A passage of the user message (prompts.PASSAGE_TEMPLATE): its fence, Title and Date lines, a blank line, its text.
-_PASSAGE = re.compile(r'<passage n="(\d+)">\nTitle: [^\n]*\n(?:Date: [^\n]*\n)?\n(.*?)\n</passage>', re.S)
+# A passage of the user message (prompts.PASSAGE_TEMPLATE): its fence, its Title line and the other lines of its
+# head (Date, Publisher, Voice, Speakers), a blank line, its text.
+_PASSAGE = re.compile(r'<passage n="(\d+)">\nTitle: [^\n]*\n(?:\w+: [^\n]*\n)*\n(.*?)\n</passage>', re.S)
 _QUESTION = re.compile(r"\nQuestion: (.*)\Z", re.S)
 
 
@@ -46,6 +55,9 @@ class QuotingChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "quoting-fake"
 
+    def _reply(self, messages: list[BaseMessage]) -> str:
+        return quote_reply(messages)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -53,7 +65,7 @@ class QuotingChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=quote_reply(messages)))])
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._reply(messages)))])
 
     def _stream(
         self,
@@ -62,7 +74,7 @@ class QuotingChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for token in re.split(r"(\s)", quote_reply(messages)):
+        for token in re.split(r"(\s)", self._reply(messages)):
             if token:
                 if run_manager:
                     run_manager.on_llm_new_token(token)
@@ -83,6 +95,21 @@ def quote_reply(messages: list[BaseMessage]) -> str:
             if shared > best[0]:
                 best = (shared, sentence, number)
     return f"{best[1]} [{best[2]}]" if best[0] else ABSTENTION_REPLY
+
+
+class MisattributingChatModel(QuotingChatModel):
+    """An unfaithful fake: it quotes as QuotingChatModel does, but puts the sentence in `speaker`'s mouth
+    ("Zelensky said: <sentence> [n]"), whoever said it; for testing that such a sentence is not shown."""
+
+    speaker: str
+
+    @property
+    def _llm_type(self) -> str:
+        return "misattributing-fake"
+
+    def _reply(self, messages: list[BaseMessage]) -> str:
+        reply = quote_reply(messages)
+        return reply if reply == ABSTENTION_REPLY else f"{self.speaker} said: {reply}"
 
 
 class FailingChatModel(BaseChatModel):

@@ -261,7 +261,7 @@ def test_the_prompt_numbers_the_passages_and_carries_the_earlier_turn(bundled: A
     system, user = build_messages(query, passages)
     assert ABSTENTION_REPLY in str(system.content) and system.content == SYSTEM_PROMPT
     text = str(user.content)
-    assert f'<passage n="1">\nTitle: {passages[0].chunk.title}\nDate: 2025-07-01\n\n' in text
+    assert f'<passage n="1">\nTitle: {passages[0].chunk.title}\nDate: 2025-07-01\n' in text
     assert f'<passage n="{len(passages)}">' in text and passages[-1].chunk.text.strip() in text
     assert "What are Russia's preconditions?" in text and text.endswith("Question: And what does Ukraine want?")
 

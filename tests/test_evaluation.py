@@ -11,7 +11,7 @@ from assistant.cli import cli
 from assistant.errors import UsageError
 from assistant.evaluation.metrics import BY_NAME, METRICS, QuestionResult, aggregate
 from assistant.evaluation.questions import EvalQuestion, load_questions
-from assistant.evaluation.report import metric_tables, parse_minimums
+from assistant.evaluation.report import gate_failures, metric_tables, parse_maximums, parse_minimums
 from assistant.evaluation.scores import (
     answer_metrics,
     citation_metrics,
@@ -130,6 +130,21 @@ def test_the_gate_takes_declared_metrics_only() -> None:
         parse_minimums(["fact_recal=0.85"])
     with pytest.raises(UsageError, match="lower is better"):
         parse_minimums(["answer_ms_p95=100"])
+    assert parse_maximums(["misattribution_rate=0", "answer_ms_p95 = 250"]) == {
+        "misattribution_rate": 0.0,
+        "answer_ms_p95": 250.0,
+    }
+    with pytest.raises(UsageError, match="higher is better, so a maximum cannot gate it"):
+        parse_maximums(["fact_recall=0.5"])
+    with pytest.raises(UsageError, match=r"--max takes METRIC=VALUE, like misattribution_rate=0.0"):
+        parse_maximums(["misattribution_rate"])
+    metrics = {"fact_recall": 0.8, "misattribution_rate": 0.25}
+    assert gate_failures(metrics, {"fact_recall": 0.75}, {"misattribution_rate": 0.25}) == []
+    assert gate_failures(metrics, {"fact_recall": 0.9}, {"misattribution_rate": 0.0, "answer_ms_p95": 9.0}) == [
+        "fact_recall = 0.800 < 0.9",
+        "misattribution_rate = 0.250 > 0.0",
+        "answer_ms_p95 was not measured (no question of the set applies) > 9.0",
+    ]
 
 
 def test_the_eval_readme_shows_every_metric_as_declared() -> None:

@@ -1,4 +1,5 @@
-"""The fakes users test their own code with: FakeEmbeddings (the chat-model fakes are exercised in test_chat)."""
+"""The fakes users test their own code with: FakeEmbeddings (the chat-model fakes are exercised in test_chat
+and test_attribution)."""
 
 from __future__ import annotations
 

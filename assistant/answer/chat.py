@@ -1,11 +1,12 @@
 """The chat-model answerer: a LangChain chat model writes the answer from the retrieved passages.
 
-The model sees the passages fenced as untrusted data and numbered [1]..[k] (prompts.py), and must end
-every sentence with the [n] of the passages that support it. Its reply is checked sentence by sentence
-as it streams (citation_check.py): only a sentence whose citation the cited passage supports is shown,
-with the passage text it rests on as the citation's verbatim quote; a sentence without one never
-appears. A reply that holds the abstention phrase ends as the abstention, even after sentences were
-shown: UIs replace what they streamed with the final Answer's text.
+The model sees the passages fenced as untrusted data and numbered [1]..[k], each with its date, voice and
+speakers (prompts.py), and must end every sentence with the [n] of the passages that support it. Its reply
+is checked sentence by sentence as it streams (citation_check.py): only a sentence whose cited passage
+supports it, and whom it names as speaking, is shown, with the passage text it rests on as the citation's
+verbatim quote; a sentence without one never appears. A reply that holds the abstention phrase ends as
+the abstention, even after sentences were shown: UIs replace what they streamed with the final Answer's
+text.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from assistant.answer.base import ABSTENTION_REPLY
 from assistant.answer.citation_check import CitationCheck
 from assistant.answer.prompts import build_messages
+from assistant.answer.speakers import SpeakerTable, speaker_table
 from assistant.errors import AssistantError, BackendError, UsageError
 from assistant.index.snapshot import Snapshot
 from assistant.retrieval.query import Query
@@ -74,15 +76,18 @@ def chat_model(spec: str, **kwargs: Any) -> BaseChatModel:
 class ChatAnswerer:
     """Answers with a LangChain chat model; only citations that the passages support are shown."""
 
-    def __init__(self, model: BaseChatModel, name: str | None = None) -> None:
+    def __init__(self, model: BaseChatModel, name: str | None = None, speakers: SpeakerTable | None = None) -> None:
+        """speakers: the table of who speaks for whom that the prompt and the check use (default: the bundled one;
+        Assistant passes its corpus's)."""
         self.model = model
         label = getattr(model, "model_name", None) or getattr(model, "model", None)  # ChatOpenAI / ChatOllama
         self.name = name or str(label or type(model).__name__)
+        self.speakers = speakers or speaker_table()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatAnswerer:
-        """The answerer for the chat model ASSISTANT_LLM names."""
-        return cls(chat_model(settings.llm), name=settings.llm)
+        """The answerer for the chat model ASSISTANT_LLM names, with the corpus's speaker table."""
+        return cls(chat_model(settings.llm), name=settings.llm, speakers=speaker_table(settings.corpus_dir))
 
     def stream(
         self,
@@ -98,9 +103,9 @@ class ChatAnswerer:
             yield ABSTENTION_REPLY
             yield Answer(question, ABSTENTION_REPLY, (), True, (), supported_share=0.0)
             return
-        check = CitationCheck(passages, snapshot)
+        check = CitationCheck(passages, snapshot, self.speakers)
         try:
-            for chunk in self.model.stream(build_messages(query, passages)):
+            for chunk in self.model.stream(build_messages(query, passages, self.speakers)):
                 if piece := str(chunk.text):
                     yield from check.feed(piece)  # the sentences this piece completed that stand, if any
         except AssistantError:

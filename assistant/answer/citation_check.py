@@ -3,9 +3,10 @@
 The check runs sentence by sentence as the reply streams in: a sentence is checked as soon as the next
 one has begun (so a marker after its full stop, "Istanbul. [1]", still counts as its own), and only a
 sentence with a citation that stands is passed on. A citation stands when a sentence (or two adjacent
-sentences) of the cited passage supports the claim by the rule of answer/support.py; that passage text
-becomes the citation's verbatim quote. Citations are renumbered 1..N in order of first use, one per
-distinct quote.
+sentences) of the cited passage supports the claim by the rule of answer/support.py, and the passage
+supports whom the claim names as speaking, if anyone, by the rule of answer/attribution.py ("Zelensky
+said ..." of Kuleba's words does not stand); that passage text becomes the citation's verbatim quote.
+Citations are renumbered 1..N in order of first use, one per distinct quote.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from assistant.answer.attribution import attribution_stands
 from assistant.answer.base import ABSTENTION_REPLY
+from assistant.answer.speakers import Speaker, SpeakerTable, speaker_table
 from assistant.answer.support import coverage, supports
 from assistant.index.snapshot import Snapshot
 from assistant.ingest.chunk import split_sentences
@@ -41,9 +44,13 @@ class CitationCheck:
     """Checks a reply as it streams in: `feed` pieces, then `finish`; each returns the sentences that stand,
     as they are to be shown (the claim and its renumbered markers), and `answer` makes the Answer."""
 
-    def __init__(self, passages: Sequence[ScoredChunk], snapshot: Snapshot) -> None:
+    def __init__(
+        self, passages: Sequence[ScoredChunk], snapshot: Snapshot, speakers: SpeakerTable | None = None
+    ) -> None:
+        """speakers: the table that tells who a sentence names as speaking (default: the bundled one)."""
         self.passages = list(passages)
         self.snapshot = snapshot
+        self.speakers = speakers or speaker_table()
         self.reply = ""  # all the model said
         self.kept: list[str] = []  # the sentences that stand, as shown
         self._pending = ""  # said but not yet checked: the sentence under way, a thought not yet closed
@@ -93,12 +100,13 @@ class CitationCheck:
         if not claim.strip(" .,;:!?"):
             return None
         self._claims += 1
+        named = self.speakers.speaker_of(claim)
         markers: list[int] = []
         for number in dict.fromkeys(numbers):
             quote = (
                 _support(claim, self.passages[number - 1], self.snapshot) if 0 < number <= len(self.passages) else None
             )
-            if quote is None:
+            if quote is None or (named is not None and not self._attributes(named, quote)):
                 continue
             chunk = quote.passage.chunk
             key = (chunk.doc_id, quote.start, quote.end)
@@ -112,10 +120,22 @@ class CitationCheck:
         self.kept.append(claim + " " + "".join(f"[{n}]" for n in markers))
         return self.kept[-1]
 
+    def _attributes(self, named: Speaker, quote: _Quote) -> bool:
+        """Whether the quote's passage supports that `named` said it (answer/attribution.py)."""
+        chunk = quote.passage.chunk
+        passage = f"{chunk.title} {chunk.publisher or ''} {chunk.text}"
+        return attribution_stands(named, quote.text, passage, chunk.voice, self.speakers)
 
-def check_citations(question: str, reply: str, passages: Sequence[ScoredChunk], snapshot: Snapshot) -> Answer:
+
+def check_citations(
+    question: str,
+    reply: str,
+    passages: Sequence[ScoredChunk],
+    snapshot: Snapshot,
+    speakers: SpeakerTable | None = None,
+) -> Answer:
     """The Answer a whole reply makes once every [n] is checked against passage n (see CitationCheck)."""
-    check = CitationCheck(passages, snapshot)
+    check = CitationCheck(passages, snapshot, speakers)
     check.feed(reply)
     check.finish()
     return check.answer(question)

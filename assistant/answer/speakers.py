@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from assistant.errors import UsageError
+from assistant.ingest.chunk import split_sentences
 from assistant.types import Answer, Citation
 
 BUNDLED_TABLE = Path(__file__).with_name("speakers.tsv")
@@ -48,6 +49,12 @@ class Speaker:
     name: str
     voice: str
 
+    @property
+    def is_person(self) -> bool:
+        """A person ("Dmitry Peskov") speaks only for themself; a speaker named in one word or with "the"
+        (an institution or a capital: "the Kremlin", "Kyiv", "Russia") speaks for its whole voice."""
+        return " " in self.name.strip() and not self.name.lower().startswith("the ")
+
 
 class SpeakerTable:
     """Names of speakers -> Speaker; finds the speaker a sentence reports."""
@@ -76,9 +83,18 @@ class SpeakerTable:
         first = min(found, key=lambda m: m.start("name"))
         return self.by_name[_bare(first.group("name"))]
 
+    def speakers_of(self, text: str) -> list[Speaker]:
+        """The speaker each sentence of a text reports, in order, each once."""
+        found = (self.speaker_of(text[span.start : span.end]) for span in split_sentences(text))
+        return list(dict.fromkeys(speaker for speaker in found if speaker is not None))
+
+    def named(self, text: str) -> list[Speaker]:
+        """The table's speakers a text mentions anywhere, in order, by any of their names."""
+        return [self.by_name[_bare(m.group("name"))] for m in self._names.finditer(text)]
+
     def voices_named(self, text: str) -> list[str]:
         """The voices of the table's names a text mentions anywhere, in order ("What does Russia want?")."""
-        return [self.by_name[_bare(m.group("name"))].voice for m in self._names.finditer(text)]
+        return [speaker.voice for speaker in self.named(text)]
 
     def voices(self) -> list[str]:
         """Every voice of the table, in its order."""

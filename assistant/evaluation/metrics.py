@@ -226,6 +226,18 @@ METRICS: tuple[Metric, ...] = (
             "questions with `sides` answered with citations", lambda r: "sides" in r.question.extra and CITED.holds(r)
         ),
     ),
+    Metric(
+        "misattribution_rate",
+        "citation",
+        'the share of answers with a sentence that names a speaker ("The Kremlin said ...", "Peskov said") whom '
+        "none of the passages it cites supports, by the rule the chat answerer's check applies: a person named must "
+        "be the one the quote reports as speaking (or, where that is an institution of their voice, be named in the "
+        "passage); an institution or a capital (the Kremlin, Kyiv) must be of the voice of the quote's speaker, else "
+        "of its document",
+        CITED,
+        source="misattributed",
+        **_LOWER,
+    ),
     Metric("abstention_accuracy", "abstention", "the share abstained", UNANSWERABLE, source="abstained"),
     Metric("false_abstention_rate", "abstention", "the share abstained", ANSWERABLE, source="abstained", **_LOWER),
     Metric(

@@ -14,32 +14,47 @@ from assistant.types import Answer
 
 def parse_minimums(items: list[str]) -> dict[str, float]:
     """--min METRIC=V options as a mapping; a metric that is not declared, or where lower is better, is refused."""
-    minimums: dict[str, float] = {}
+    return _parse_bounds(items, "--min")
+
+
+def parse_maximums(items: list[str]) -> dict[str, float]:
+    """--max METRIC=V options as a mapping; a metric that is not declared, or where higher is better, is refused."""
+    return _parse_bounds(items, "--max")
+
+
+def _parse_bounds(items: list[str], option: str) -> dict[str, float]:
+    floor = option == "--min"  # a minimum gates a metric where higher is better; a maximum, one where lower is
+    bounds: dict[str, float] = {}
     for item in items:
         name, sep, value = (part.strip() for part in item.partition("="))
         try:
-            minimums[name] = float(value)
+            bounds[name] = float(value)
         except ValueError:
             sep = ""
         if not sep or not name:
-            raise UsageError(f"--min takes METRIC=VALUE, like fact_recall=0.9; got '{item}'.")
+            example = "fact_recall=0.9" if floor else "misattribution_rate=0.0"
+            raise UsageError(f"{option} takes METRIC=VALUE, like {example}; got '{item}'.")
         if name not in BY_NAME:
-            known = ", ".join(metric.name for metric in METRICS if metric.higher_is_better)
-            raise UsageError(f"--min names an unknown metric '{name}'; use one of: {known}.")
-        if not BY_NAME[name].higher_is_better:
-            raise UsageError(f"--min {name}: for {name} lower is better, so a minimum cannot gate it.")
-    return minimums
+            known = ", ".join(metric.name for metric in METRICS if metric.higher_is_better == floor)
+            raise UsageError(f"{option} names an unknown metric '{name}'; use one of: {known}.")
+        if BY_NAME[name].higher_is_better != floor:
+            better, bound = ("lower", "a minimum") if floor else ("higher", "a maximum")
+            raise UsageError(f"{option} {name}: for {name} {better} is better, so {bound} cannot gate it.")
+    return bounds
 
 
-def gate_failures(metrics: dict[str, float], minimums: dict[str, float]) -> list[str]:
-    """The --min gates a run's metrics fail, each as 'metric = value < minimum'."""
+def gate_failures(
+    metrics: dict[str, float], minimums: dict[str, float], maximums: dict[str, float] | None = None
+) -> list[str]:
+    """The --min and --max gates a run's metrics fail, each as 'metric = value < minimum' (or '> maximum')."""
     failures = []
-    for name, floor in minimums.items():
-        value = metrics.get(name)
-        if value is None:
-            failures.append(f"{name} was not measured (no question of the set applies) < {floor}")
-        elif not value >= floor:
-            failures.append(f"{name} = {value:.3f} < {floor}")
+    for bounds, sign in ((minimums, "<"), (maximums or {}, ">")):
+        for name, bound in bounds.items():
+            value = metrics.get(name)
+            if value is None:
+                failures.append(f"{name} was not measured (no question of the set applies) {sign} {bound}")
+            elif not (value >= bound if sign == "<" else value <= bound):
+                failures.append(f"{name} = {value:.3f} {sign} {bound}")
     return failures
 
 
@@ -116,7 +131,8 @@ def _markdown(run: EvalRun, metrics: dict[str, float], compared: dict[str, Any] 
         "",
         f"Corpus `{info.get('corpus')}` ({info.get('documents')} documents, {info.get('chunks')} chunks); "
         f"retriever `{info.get('retriever')}`, answerer `{info.get('answerer')}`, k = {info.get('k')}, "
-        f"citation support checked `{info.get('support_check')}`; {info.get('created')}.",
+        f"citation support checked `{info.get('support_check')}`, speakers `{info.get('attribution_check')}`; "
+        f"{info.get('created')}.",
         "",
         f"{counts['questions']} questions ({counts['answerable']} answerable, {counts['unanswerable']} unanswerable); "
         f"{counts['abstained']} abstentions.",
@@ -145,6 +161,8 @@ def _misses(run: EvalRun) -> list[str]:
             problem = "declined an answerable question"
         elif not question.answerable and not answer.abstained:
             problem = "answered a question the corpus does not answer"
+        elif metrics.get("misattributed"):
+            problem = "named a speaker its passage does not support"
         elif metrics.get("fact_recall", 1.0) < 1.0 or metrics.get("answer_presence", 1.0) < 1.0:
             problem = "missed facts"
         if problem:

@@ -9,6 +9,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Protocol
 
+from assistant.answer.attribution import ATTRIBUTION_RULE
 from assistant.answer.support import SUPPORT_RULE
 from assistant.evaluation.metrics import EvalRun, QuestionResult
 from assistant.evaluation.questions import EvalQuestion, load_questions
@@ -19,6 +20,7 @@ from assistant.evaluation.scores import (
     IndexTexts,
     answer_metrics,
     citation_metrics,
+    misattribution_metrics,
     retrieval_metrics,
     voice_metrics,
 )
@@ -42,8 +44,12 @@ def evaluate(
     supports: Callable[[str, Citation], bool],
     progress: Callable[[int], None] | None = None,
     as_of: dt.date | None = None,
+    attributes: Callable[[str, Citation], bool] | None = None,
 ) -> list[QuestionResult]:
-    """Ask every question (on its question_date, else on as_of), retrieve its ranking, and score both."""
+    """Ask every question (on its question_date, else on as_of), retrieve its ranking, and score both.
+
+    attributes(claim, citation): whether a citation's passage supports whom a claim names as speaking
+    (Assistant.attributes); without it, misattribution is not measured."""
     results = []
     for question in questions:
         depth = RETRIEVAL_DEPTH if question.evidence else CHUNKS_FOR_DOCUMENTS
@@ -54,6 +60,8 @@ def evaluate(
         answer_ms = (time.perf_counter() - started) * 1000
         metrics = {**retrieval_metrics(question, ranked), **answer_metrics(question, answer)}
         metrics.update(voice_metrics(question, answer))
+        if attributes is not None:
+            metrics.update(misattribution_metrics(answer, attributes))
         cited = citation_metrics(question, answer, texts, supports)
         # A wrong answer to an unanswerable question still has citations to check, but no support to credit.
         metrics.update(
@@ -78,6 +86,7 @@ class EvaluatedAssistant(Protocol):
     def status(self) -> IndexStatus: ...
     def answerer(self, mode: Any = None) -> Any: ...
     def supports(self, claim: str, citation: Citation) -> bool: ...
+    def attributes(self, claim: str, citation: Citation) -> bool: ...
     def retrieve(
         self, query: str, k: int | None = None, filters: Any = None, history: Any = None, as_of: Any = None
     ) -> list[ScoredChunk]: ...
@@ -124,7 +133,9 @@ def run_eval(
         pipeline = _HybridPipeline(assistant)
     status = assistant.status()
     with closing(open_catalog(settings)) as catalog:
-        results = evaluate(questions, pipeline, IndexTexts(catalog), k, assistant.supports, progress, as_of)
+        results = evaluate(
+            questions, pipeline, IndexTexts(catalog), k, assistant.supports, progress, as_of, assistant.attributes
+        )
     run = EvalRun(results)
     run.info = {
         "questions_file": str(questions_file),
@@ -132,6 +143,7 @@ def run_eval(
         "retriever": retriever,
         "answerer": assistant.answerer().name,
         "support_check": SUPPORT_RULE,
+        "attribution_check": ATTRIBUTION_RULE,
         "k": k,
         "collection": status.collection,
         "index_version": status.version,

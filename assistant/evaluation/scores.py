@@ -166,18 +166,40 @@ def citation_metrics(
             and document[citation.start : citation.end] == citation.quote
         )
     metrics = {"citation_validity": valid / len(answer.citations), "citations": float(len(answer.citations))}
-    by_number = {citation.n: citation for citation in answer.citations}
-    sentences = [s for s in re.split(r"(?<=\])\s+", answer.text.strip()) if s]
-    supported = 0
-    for sentence in sentences:
-        numbers = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
-        claim = strip_markers(sentence).strip()
-        supported += int(any(n in by_number and supports(claim, by_number[n]) for n in numbers))
+    sentences = _cited_sentences(answer)
+    supported = sum(1 for claim, cited in sentences if any(supports(claim, citation) for citation in cited))
     metrics["citation_support"] = supported / len(sentences) if sentences else 0.0
     if question.evidence_doc_ids:
         cited = {citation.doc_id for citation in answer.citations}
         metrics["evidence_precision"] = len(cited & set(question.evidence_doc_ids)) / len(cited)
     return metrics
+
+
+def misattribution_metrics(answer: Answer, attributes: Callable[[str, Citation], bool]) -> dict[str, float]:
+    """misattributed: 1 when a sentence of the answer names a speaker ("The Kremlin said ...") whom none of the
+    passages it cites supports, else 0; nothing for an answer without citations.
+
+    attributes(claim, citation): whether a citation's passage supports whom a claim names as speaking
+    (Assistant.attributes applies the rule of answer/attribution.py)."""
+    if answer.abstained or not answer.citations:
+        return {}
+    wrong = any(
+        cited and not any(attributes(claim, citation) for citation in cited)
+        for claim, cited in _cited_sentences(answer)
+    )
+    return {"misattributed": float(wrong)}
+
+
+def _cited_sentences(answer: Answer) -> list[tuple[str, list[Citation]]]:
+    """Each sentence of an answer (a run of text up to its markers) without its markers, and the citations it
+    carries (none for a line without markers, like the note that a side has no statement)."""
+    by_number = {citation.n: citation for citation in answer.citations}
+    sentences = []
+    for sentence in (s for s in re.split(r"(?<=\])\s+", answer.text.strip()) if s):
+        numbers = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
+        cited = [by_number[n] for n in dict.fromkeys(numbers) if n in by_number]
+        sentences.append((strip_markers(sentence).strip(), cited))
+    return sentences
 
 
 class IndexTexts:
