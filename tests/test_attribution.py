@@ -87,7 +87,7 @@ def answer_with(voices: Assistant, monkeypatch: pytest.MonkeyPatch) -> AskWith:
     def ask(model: BaseChatModel) -> Answer:
         answerer = ChatAnswerer(model, "openai:fake", speakers=speaker_table(voices.settings.corpus_dir))
         monkeypatch.setattr(voices.settings, "llm", "openai:fake")
-        monkeypatch.setattr(voices, "_chat_answerer", answerer)
+        monkeypatch.setitem(voices.answerers, "chat", answerer)
         return voices.ask(GUNPOINT, as_of=AS_OF, mode="chat")
 
     return ask
