@@ -50,11 +50,11 @@ def test_add_sync_and_remove_from_the_tab(site: LocalSite, tmp_path: Path, fake_
     rows, message = handlers.add("ministry", f"{site.base}/feed.xml", "feed", "Examplia: government", "CC BY 4.0")
     assert message.startswith("Added ministry")
     assert rows[0][:6] == ["ministry", "feed", f"{site.base}/feed.xml", "CC BY 4.0", "Examplia: government", "1d"]
-    assert rows[0][6:] == ["never", 0, ""]
+    assert rows[0][6:] == ["never", 0, "", "due now", ""]
 
     rows, message = handlers.sync("ministry")
     assert message == "ministry: 2 added, 0 updated, 1 duplicates, 0 skipped."
-    assert rows[0][7] == 2 and rows[0][6] != "never"
+    assert rows[0][7] == 2 and rows[0][6] != "never" and rows[0][9] > rows[0][6]  # next sync: a day later
     answer = handlers.assistant.retrieve("grain convoy Kelmar", k=1)
     assert answer[0].chunk.doc_id.startswith("sources/ministry/")
 
