@@ -20,6 +20,7 @@ import uvicorn
 from assistant.pipeline import Assistant
 from assistant.serve.api import create_app
 from assistant.settings import Settings
+from assistant.sources import schedule as schedule_module
 from assistant.sources.records import SourceState
 from assistant.sources.registry import save_state
 from assistant.sources.service import new_source, source_statuses, sync
@@ -124,6 +125,35 @@ def test_a_running_server_syncs_a_due_source_unasked_and_answers_from_it(
     last = dt.datetime.fromisoformat(ministry["last_sync"])
     assert dt.datetime.fromisoformat(ministry["next_sync"]) == last + dt.timedelta(days=1)
     assert sources["quiet"]["last_sync"] and sources["quiet"]["documents"] == 0
+
+
+def test_a_long_sync_is_answered_from_as_it_goes(
+    site: LocalSite, tmp_path: Path, fake_embeddings: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schedule_module, "INGEST_EVERY_SECONDS", 0.0)  # ingest after every document
+    gate = threading.Event()
+    site.routes["/news/talks?utm_source=feed"] = lambda request: (gate.wait(60), Reply(site.page("talks.html")))[1]
+    corpus = corpus_with_note(tmp_path)
+    new_source(corpus, "ministry", f"{site.base}/feed.xml")
+    settings = Settings(
+        corpus_dir=corpus, index_dir=tmp_path / "index", sources_contact="ops@example.org", sources_delay=0.0,
+        sources_allow_networks=ALLOW, sources_schedule=True,
+    )  # fmt: skip
+
+    def grain_found(client: httpx.Client) -> bool:
+        reply = client.post("/v1/retrieve", json={"query": "grain convoy Kelmar", "k": 1}).json()
+        return any(hit["doc_id"].startswith("sources/ministry/") for hit in reply.get("results", []))
+
+    try:
+        with server_in_thread(settings) as client:
+            # The first article is answered from while the sync still waits for the second.
+            wait_for(lambda: grain_found(client), what="answering from the first article")
+            [ministry] = [item for item in client.get("/v1/sources").json()["sources"]]
+            assert ministry["syncing"] is not None and ministry["documents"] == 1
+            gate.set()
+            wait_for(lambda: listed(client)[0]["ministry"]["documents"] == 2, what="the rest of the sync")
+    finally:
+        gate.set()
 
 
 def test_a_failing_scheduled_sync_shows_its_error_in_the_listing(

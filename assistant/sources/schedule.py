@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -26,6 +27,9 @@ from assistant.sources.sync import sync_if_due
 # The longest wait between two passes: a source added or edited by hand is picked up within it.
 CHECK_SECONDS = 60.0
 _BUSY_SECONDS = 5.0
+# During a long sync (a new source's first), what it has stored is ingested at least this often, so that its
+# newest documents are answered from long before the last is fetched (bench/README.md, "Source sync").
+INGEST_EVERY_SECONDS = 30.0
 SCHEDULE_OFF = "off (ASSISTANT_SOURCES_SCHEDULE=0): sources are fetched only by `sources sync` and Sync now"
 _log = logging.getLogger(__name__)
 
@@ -92,7 +96,7 @@ class Schedule:
                 if self._stop.is_set():
                     break
                 self._note = f"syncing {source.name}"
-                report = sync_if_due(corpus, source, fetcher, now)
+                report = sync_if_due(corpus, source, fetcher, now, self._ingest_every(source.name))
                 if report is None:
                     continue
                 reports.append(report)
@@ -105,6 +109,23 @@ class Schedule:
         finally:
             fetcher.close()
         return reports
+
+    def _ingest_every(self, name: str) -> Callable[[], None]:
+        """What a sync calls after each document it stores: an ingest when the last is INGEST_EVERY_SECONDS ago."""
+        last = time.monotonic()
+
+        def stored() -> None:
+            nonlocal last
+            if time.monotonic() - last >= INGEST_EVERY_SECONDS:
+                self._note = f"indexing what {name} has brought so far"
+                try:
+                    self._ingest()
+                except AssistantError as exc:  # not the source's error: the ingest after the sync tries again
+                    _log.warning("indexing during the sync of %s failed: %s", name, exc)
+                self._note = f"syncing {name}"
+                last = time.monotonic()
+
+        return stored
 
     def _run(self) -> None:
         while not self._stop.is_set():

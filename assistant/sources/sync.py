@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from assistant.errors import AssistantError, UsageError
@@ -43,15 +43,18 @@ def sync_source(
         return _sync_locked(corpus_dir, source, fetcher, since, max_new)
 
 
-def sync_if_due(corpus_dir: Path, source: Source, fetcher: Fetcher, now: dt.datetime) -> SyncReport | None:
+def sync_if_due(
+    corpus_dir: Path, source: Source, fetcher: Fetcher, now: dt.datetime, stored: Callable[[], None] | None = None
+) -> SyncReport | None:
     """Sync a source that is due at `now` (a server's schedule); None when it is not, or another process
     is syncing it. Whether it is due is decided under the lock, so that of several servers that found it
-    due at once only the first fetches it."""
+    due at once only the first fetches it. stored: called after each document written (and saved in the
+    state), e.g. to ingest what a long sync has brought so far."""
     try:
         with _exclusive(corpus_dir, source.name):
             if not is_due(source, load_state(corpus_dir, source.name), now):
                 return None
-            return _sync_locked(corpus_dir, source, fetcher)
+            return _sync_locked(corpus_dir, source, fetcher, stored=stored)
     except SyncBusy:
         return None
 
@@ -79,19 +82,25 @@ def running(corpus_dir: Path, name: str) -> dict[str, str] | None:
 
 
 def _sync_locked(
-    corpus_dir: Path, source: Source, fetcher: Fetcher, since: dt.date | None = None, max_new: int | None = None
+    corpus_dir: Path,
+    source: Source,
+    fetcher: Fetcher,
+    since: dt.date | None = None,
+    max_new: int | None = None,
+    stored: Callable[[], None] | None = None,
 ) -> SyncReport:
     report = SyncReport(source.name)
     before = fetcher.requests
     state = load_state(corpus_dir, source.name)
+    stored = stored or (lambda: None)
     try:
         if source.kind == "mediawiki":
-            _sync_wiki(corpus_dir, source, fetcher, state, report, max_new)
+            _sync_wiki(corpus_dir, source, fetcher, state, report, max_new, stored)
         elif source.kind == "page":
             _sync_page(corpus_dir, source, fetcher, state, report)
         else:
             entries = _entries(source, fetcher, state, report)
-            _take_entries(corpus_dir, source, fetcher, state, report, entries, since, max_new)
+            _take_entries(corpus_dir, source, fetcher, state, report, entries, since, max_new, stored)
     except AssistantError as exc:  # the listing failed, or the host asked to come back later
         report.error = str(exc)
     finally:
@@ -129,6 +138,7 @@ def _take_entries(
     entries: list[Entry],
     since: dt.date | None,
     max_new: int | None,
+    stored_one: Callable[[], None],
 ) -> None:
     seen, signatures = _all_seen(corpus_dir, source.name, state)
     for entry in entries:
@@ -168,6 +178,8 @@ def _take_entries(
             state.seen[each] = stored
             seen[each] = stored
         save_state(corpus_dir, source.name, state)
+        if not copy:
+            stored_one()
 
 
 def _sync_page(corpus_dir: Path, source: Source, fetcher: Fetcher, state: SourceState, report: SyncReport) -> None:
@@ -192,7 +204,13 @@ def _sync_page(corpus_dir: Path, source: Source, fetcher: Fetcher, state: Source
 
 
 def _sync_wiki(
-    corpus_dir: Path, source: Source, fetcher: Fetcher, state: SourceState, report: SyncReport, max_new: int | None
+    corpus_dir: Path,
+    source: Source,
+    fetcher: Fetcher,
+    state: SourceState,
+    report: SyncReport,
+    max_new: int | None,
+    stored_one: Callable[[], None],
 ) -> None:
     for title in mediawiki.search_titles(fetcher, source.url):
         if max_new is not None and len(report.added) + len(report.updated) >= max_new:
@@ -212,6 +230,7 @@ def _sync_wiki(
         state.seen[key] = stored
         state.revisions[key] = page.revision
         save_state(corpus_dir, source.name, state)
+        stored_one()
 
 
 def _all_seen(corpus_dir: Path, name: str, state: SourceState) -> tuple[dict[str, str], dict[str, list[int]]]:
