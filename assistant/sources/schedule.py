@@ -21,7 +21,7 @@ from assistant.errors import AssistantError
 from assistant.settings import Settings
 from assistant.sources.fetch import Fetcher, FetchPolicy
 from assistant.sources.records import SyncReport, is_due, next_sync
-from assistant.sources.registry import load_sources, load_state
+from assistant.sources.registry import load_sources, load_state, robots_path
 from assistant.sources.sync import sync_if_due
 
 # The longest wait between two passes: a source added or edited by hand is picked up within it.
@@ -89,7 +89,8 @@ class Schedule:
         due = [source for source in load_sources(corpus) if is_due(source, load_state(corpus, source.name), now)]
         if not due:
             return []
-        fetcher = Fetcher(FetchPolicy.from_settings(self.settings))  # no contact address: NotConfiguredError
+        policy = FetchPolicy.from_settings(self.settings)  # no contact address: NotConfiguredError
+        fetcher = Fetcher(policy, robots_file=robots_path(corpus))
         reports = []
         try:
             for source in due:

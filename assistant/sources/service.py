@@ -14,7 +14,15 @@ from assistant.sources.catalogue import CATALOGUE
 from assistant.sources.fetch import Fetcher, FetchPolicy
 from assistant.sources.net import Resolver, allowed_networks, checked_address, system_resolver
 from assistant.sources.records import DEFAULT_EVERY, Source, SyncReport, make_source, next_sync
-from assistant.sources.registry import add_source, find_source, load_sources, load_state, remove_source, source_dir
+from assistant.sources.registry import (
+    add_source,
+    find_source,
+    load_sources,
+    load_state,
+    remove_source,
+    robots_path,
+    source_dir,
+)
 from assistant.sources.sync import SyncBusy, running, sync_source
 
 
@@ -112,7 +120,7 @@ def sync(
     chosen = [find_source(settings.corpus_dir, name) for name in names] if names else load_sources(settings.corpus_dir)
     if not chosen:
         raise NotConfiguredError("There are no sources to sync; add one with `assistant sources add NAME [URL]`.")
-    fetcher = Fetcher(policy, resolve=resolve)
+    fetcher = Fetcher(policy, resolve=resolve, robots_file=robots_path(settings.corpus_dir))
     reports = []
     try:
         for source in chosen:
