@@ -27,9 +27,11 @@ from assistant.sources.sync import sync_if_due
 # The longest wait between two passes: a source added or edited by hand is picked up within it.
 CHECK_SECONDS = 60.0
 _BUSY_SECONDS = 5.0
-# During a long sync (a new source's first), what it has stored is ingested at least this often, so that its
-# newest documents are answered from long before the last is fetched (bench/README.md, "Source sync").
-INGEST_EVERY_SECONDS = 30.0
+# During a long sync (a new source's first), what it has stored is ingested once the sync has run this
+# long, and again whenever as long has passed as the last ingest took (at least this long): its newest
+# documents are answered from long before the last is fetched, and ingests take at most about half the
+# sync's time (bench/README.md, "Source sync"). A sync shorter than this is ingested once, at its end.
+INGEST_EVERY_SECONDS = 10.0
 SCHEDULE_OFF = "off (ASSISTANT_SOURCES_SCHEDULE=0): sources are fetched only by `sources sync` and Sync now"
 _log = logging.getLogger(__name__)
 
@@ -112,19 +114,21 @@ class Schedule:
         return reports
 
     def _ingest_every(self, name: str) -> Callable[[], None]:
-        """What a sync calls after each document it stores: an ingest when the last is INGEST_EVERY_SECONDS ago."""
-        last = time.monotonic()
+        """What a sync calls after each document it stores: an ingest when it is time (INGEST_EVERY_SECONDS)."""
+        last, took = time.monotonic(), 0.0
 
         def stored() -> None:
-            nonlocal last
-            if time.monotonic() - last >= INGEST_EVERY_SECONDS:
+            nonlocal last, took
+            if time.monotonic() - last >= max(INGEST_EVERY_SECONDS, took):
                 self._note = f"indexing what {name} has brought so far"
+                began = time.monotonic()
                 try:
                     self._ingest()
                 except AssistantError as exc:  # not the source's error: the ingest after the sync tries again
                     _log.warning("indexing during the sync of %s failed: %s", name, exc)
                 self._note = f"syncing {name}"
                 last = time.monotonic()
+                took = last - began
 
         return stored
 
