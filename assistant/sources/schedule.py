@@ -86,7 +86,11 @@ class Schedule:
     def run_once(self, now: dt.datetime | None = None) -> list[SyncReport]:
         """One pass: sync each source due at now, ingesting after each that changed; the syncs this
         process made (none for a source another process was syncing or has just synced)."""
-        now = now or dt.datetime.now(dt.UTC)
+        reports = self._pass(now or dt.datetime.now(dt.UTC))
+        self._note = self._waiting()
+        return reports
+
+    def _pass(self, now: dt.datetime) -> list[SyncReport]:
         corpus = self.settings.corpus_dir
         due = [source for source in load_sources(corpus) if is_due(source, load_state(corpus, source.name), now)]
         if not due:
@@ -136,7 +140,6 @@ class Schedule:
         while not self._stop.is_set():
             try:
                 self.run_once()
-                self._note = self._waiting()
             except AssistantError as exc:  # a bad sources file, no contact address, an ingest that failed
                 self._note = f"paused: {exc}"
                 _log.warning("the sources schedule is paused: %s", exc)
