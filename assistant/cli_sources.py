@@ -23,7 +23,9 @@ def add_sources_command(commands: argparse._SubParsersAction) -> None:  # type: 
     add.add_argument("--every", metavar="DURATION", help="how often servers sync it: 30m, 6h, 1d (default), 1w")
     add.set_defaults(run=_add)
 
-    show = actions.add_parser("list", help="the sources, their licence, voice, last sync and documents")
+    show = actions.add_parser(
+        "list", help="the sources: licence, voice, last sync, documents, next scheduled sync, a sync in progress"
+    )
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(run=_list)
 
@@ -64,6 +66,9 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{source.name}  {source.kind}  {source.url}")
         print(f"  licence: {source.license or 'not given'}; voice: {source.voice or 'not given'}; every {source.every}")
         print(f"  last sync: {status.last_sync or 'never'}; {status.documents} documents")
+        print(f"  next scheduled sync (by a running server): {status.next_sync or 'due now'}")
+        if status.syncing:
+            print(f"  syncing now, since {status.syncing['since']}, by {status.syncing['by']}")
         if status.last_error:
             print(f"  last error: {status.last_error}")
     return 0

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
         description="Longest Retry-After (seconds) a sync waits out after a 429 or 503; a longer one ends that "
         "source's sync until the next.",
     )
+    sources_schedule: bool = Field(
+        default=True,
+        description="Whether `assistant serve` and `assistant api` sync each source in the background when its "
+        "`every` says (a source never synced at once), then ingest what it brought; they fetch nothing without "
+        "ASSISTANT_SOURCES_CONTACT. 0: sources are fetched only by `sources sync` and Sync now.",
+    )
     sources_allow_networks: str = Field(
         default="",
         description="Comma-separated address ranges (127.0.0.1/32, 10.0.0.0/8) sources may fetch from besides "
@@ -262,7 +268,7 @@ def _allowed(name: str) -> str:
     bounds = {
         attr: getattr(rule, attr) for rule in info.metadata for attr in ("ge", "gt", "le", "lt") if hasattr(rule, attr)
     }
-    kinds: dict[Any, str] = {int: "a whole number", float: "a number", Path: "a folder or file path"}
+    kinds: dict[Any, str] = {int: "a whole number", float: "a number", Path: "a folder or file path", bool: "1 or 0"}
     kind = kinds.get(info.annotation, "a text")
     if "ge" in bounds and "le" in bounds:
         return f"{kind} from {bounds['ge']:g} to {bounds['le']:g}"

@@ -32,6 +32,8 @@ def isolated_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test writes its index under its own tmp_path, never into the project's .index."""
     index = tmp_path / "index"
     monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(index))
+    # Servers started in a test sync no source on their own unless the test asks (tests/test_sources_schedule.py).
+    monkeypatch.setenv("ASSISTANT_SOURCES_SCHEDULE", "0")
     for name in (
         "ASSISTANT_CORPUS_DIR",
         "ASSISTANT_CHROMA_URL",

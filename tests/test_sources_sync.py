@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,11 +100,31 @@ def test_an_unchanged_feed_costs_one_conditional_request(site: LocalSite, tmp_pa
 
     [again] = sync(settings_for(corpus))
 
-    # robots.txt is read once a sync; the feed itself answers 304 to the stored validators
-    assert site.paths() == ["/robots.txt", "/feed.xml"]
-    assert site.seen[1].headers["if-none-match"] == '"v1"'
-    assert site.seen[1].headers["if-modified-since"] == "Thu, 06 Mar 2025 12:00:00 GMT"
-    assert again.added == [] and again.unchanged == 1 and again.requests == 2
+    # robots.txt was read a moment ago (it is kept a day); the feed answers 304 to the stored validators
+    assert site.paths() == ["/feed.xml"]
+    assert site.seen[0].headers["if-none-match"] == '"v1"'
+    assert site.seen[0].headers["if-modified-since"] == "Thu, 06 Mar 2025 12:00:00 GMT"
+    assert again.added == [] and again.unchanged == 1 and again.requests == 1
+
+
+def test_robots_txt_is_kept_for_a_day_then_read_again(site: LocalSite, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    new_source(corpus, "ministry", f"{site.base}/feed.xml")
+    sync(settings_for(corpus))
+    kept = corpus / "sources" / ".robots.json"
+    record = json.loads(kept.read_text())
+    assert record[site.base]["text"].startswith("User-agent: *")
+    site.routes["/robots.txt"] = Reply("User-agent: *\nDisallow: /\n")  # the site now forbids everything
+    site.seen.clear()
+    sync(settings_for(corpus))
+    assert "/robots.txt" not in site.paths()  # within the day: the kept file
+
+    record[site.base]["at"] -= 24 * 3600 + 1
+    kept.write_text(json.dumps(record))
+    site.seen.clear()
+    [report] = sync(settings_for(corpus))
+    assert site.paths() == ["/robots.txt"]  # read again, and now nothing may be fetched
+    assert report.error is not None and "robots.txt" in report.error
 
 
 def test_requests_to_one_host_are_spaced_by_the_delay(site: LocalSite, tmp_path: Path) -> None:

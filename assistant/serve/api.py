@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import ipaddress
 import itertools
 import json
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -51,6 +52,7 @@ from assistant.serve.schema import (
 )
 from assistant.serve.sources_api import sources_router
 from assistant.settings import Settings
+from assistant.sources.schedule import Schedule
 from assistant.types import Answer
 
 
@@ -75,12 +77,26 @@ NO_CHAT_MODEL = "This server has no chat model; ask with mode 'extractive' (its 
 _BEARER = HTTPBearer(auto_error=False, description="The server's ASSISTANT_API_KEY.")
 
 
-def create_app(assistant: Assistant) -> FastAPI:
-    """The API application for one assistant; /v1 requires `Authorization: Bearer` when settings.api_key is set."""
+def create_app(assistant: Assistant, schedule: Schedule | None = None) -> FastAPI:
+    """The API application for one assistant; /v1 requires `Authorization: Bearer` when settings.api_key is set.
+
+    While it runs, `schedule` (by default one over the assistant's sources) syncs the sources when they are
+    due and ingests what they bring, unless ASSISTANT_SOURCES_SCHEDULE is off."""
+    schedule = schedule or Schedule(assistant.settings, assistant.ingest)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        schedule.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(schedule.stop)
+
     app = FastAPI(
         title="Conflict-corpus assistant",
         version="0.1.0",
         description="Answers from a news corpus alone, with a citation on every claim.",
+        lifespan=lifespan,
     )
     _add_error_handlers(app)
     v1 = APIRouter(
@@ -134,7 +150,7 @@ def create_app(assistant: Assistant) -> FastAPI:
         stored = await run_in_threadpool(assistant.add_document, filename, data, replace)
         return JSONResponse(stored.to_json(), status_code=201)
 
-    for router in sources_router(assistant):
+    for router in sources_router(assistant, schedule):
         v1.include_router(router)
     app.include_router(v1)
     # Outermost of our layers: it answers before FastAPI reads a body, for the routes mounted later too.

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.pipeline import Assistant
 from assistant.serve.schema import ERRORS
+from assistant.sources.schedule import Schedule
 from assistant.sources.service import drop_source, new_source, source_statuses
 
 _TEXT = 500
@@ -39,7 +40,7 @@ class SyncRequest(BaseModel):
     max: int | None = Field(default=None, ge=1, le=10_000)
 
 
-def sources_router(assistant: Assistant) -> tuple[APIRouter, APIRouter]:
+def sources_router(assistant: Assistant, schedule: Schedule) -> tuple[APIRouter, APIRouter]:
     """GET/POST /sources and DELETE /sources/{name}; POST /sync (apart, so that no source name shadows it)."""
     router = APIRouter(prefix="/sources", tags=["sources"])
     syncing = APIRouter(tags=["sources"])
@@ -47,8 +48,10 @@ def sources_router(assistant: Assistant) -> tuple[APIRouter, APIRouter]:
 
     @router.get("", responses=_ERRORS)
     def list_sources() -> dict[str, Any]:
-        """Each source with its licence, voice, last sync, last error and number of documents."""
-        return {"sources": [status.to_json() for status in source_statuses(corpus)]}
+        """Each source with its licence, voice, last sync, last error, documents, next scheduled sync and the
+        sync in progress; and what this server's background schedule is doing."""
+        statuses = [status.to_json() for status in source_statuses(corpus)]
+        return {"sources": statuses, "schedule": schedule.status().to_json()}
 
     @router.post("", status_code=201, responses=_ERRORS)
     def add(body: SourceRequest) -> JSONResponse:
@@ -57,6 +60,7 @@ def sources_router(assistant: Assistant) -> tuple[APIRouter, APIRouter]:
             corpus, body.name, body.url, body.kind, body.voice, body.license, body.every,
             remote=True, settings=assistant.settings,
         )  # fmt: skip
+        schedule.wake()  # a new source is due at once
         return JSONResponse(source.to_json(), status_code=201)
 
     @router.delete("/{name}", responses=_ERRORS)

@@ -1,5 +1,6 @@
-"""The web chat's Sources tab: each source with its licence, voice, last sync, documents and last error;
-add, remove, sync now. `SourcesHandlers` holds the handlers, callable directly from tests."""
+"""The web chat's Sources tab: each source with its licence, voice, last sync, documents, last error, next
+scheduled sync and the sync in progress; add, remove, sync now, refresh; and what the background schedule
+is doing. `SourcesHandlers` holds the handlers, callable directly from tests."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from assistant.errors import AssistantError
 from assistant.pipeline import Assistant
 from assistant.sources.catalogue import CATALOGUE
 from assistant.sources.records import KINDS
+from assistant.sources.schedule import Schedule
 from assistant.sources.service import drop_source, new_source, source_statuses
 
-COLUMNS = ["name", "kind", "url", "licence", "voice", "every", "last sync", "documents", "last error"]
+COLUMNS = [
+    "name", "kind", "url", "licence", "voice", "every", "last sync", "documents", "last error", "next sync",
+    "syncing now",
+]  # fmt: skip
 _log = logging.getLogger(__name__)
 
 Rows = list[list[object]]
@@ -22,16 +27,31 @@ Rows = list[list[object]]
 class SourcesHandlers:
     """Add, remove and sync sources from the web chat; errors become one-line messages."""
 
-    def __init__(self, assistant: Assistant) -> None:
+    def __init__(self, assistant: Assistant, schedule: Schedule | None = None) -> None:
         self.assistant = assistant
+        self.schedule = schedule  # the server's background syncs; None: this app has none
 
     def rows(self) -> Rows:
         """The table: one row a source."""
+        off = self.schedule is not None and not self.schedule.status().on
         return [
             [s.source.name, s.source.kind, s.source.url, s.source.license, s.source.voice, s.source.every,
-             s.last_sync or "never", s.documents, s.last_error or ""]
+             s.last_sync or "never", s.documents, s.last_error or "",
+             "schedule off" if off else s.next_sync or "due now",
+             f"since {s.syncing['since']} ({s.syncing['by']})" if s.syncing else ""]
             for s in source_statuses(self.assistant.settings.corpus_dir)
         ]  # fmt: skip
+
+    def note(self) -> str:
+        """What the background schedule is doing, in a line."""
+        if self.schedule is None:
+            return "Background sync: not running in this app."
+        status = self.schedule.status()
+        checked = f" (last looked at {status.checked})" if status.checked else ""
+        return f"Background sync: {status.note}{checked}."
+
+    def refresh(self) -> tuple[Rows, str]:
+        return self.rows(), self.note()
 
     def add(self, name: str, url: str, kind: str, voice: str, license: str) -> tuple[Rows, str]:
         """Add a source (a catalogue name alone, or a name and URL); its host must be public."""
@@ -42,6 +62,9 @@ class SourcesHandlers:
             )  # fmt: skip
         except AssistantError as exc:
             return self.rows(), f"Not added: {exc}"
+        if self.schedule is not None and self.schedule.status().on:
+            self.schedule.wake()
+            return self.rows(), f"Added {source.name}; the background sync fetches it now (or press Sync now)."
         return self.rows(), f"Added {source.name}; press Sync now to fetch it."
 
     def remove(self, name: str) -> tuple[Rows, str]:
@@ -68,9 +91,9 @@ class SourcesHandlers:
         return self.rows(), " ".join(lines)
 
 
-def sources_tab(assistant: Assistant) -> SourcesHandlers:
+def sources_tab(assistant: Assistant, schedule: Schedule | None = None) -> SourcesHandlers:
     """The tab's components and events, inside the Blocks being built."""
-    handlers = SourcesHandlers(assistant)
+    handlers = SourcesHandlers(assistant, schedule)
     table = gr.Dataframe(
         value=handlers.rows, headers=COLUMNS, interactive=False, wrap=True, elem_id="sources-table", label="Sources"
     )
@@ -84,9 +107,12 @@ def sources_tab(assistant: Assistant) -> SourcesHandlers:
         add = gr.Button("Add", elem_id="source-add")
         remove = gr.Button("Remove", elem_id="source-remove")
         sync = gr.Button("Sync now", variant="primary", elem_id="source-sync")
+        refresh = gr.Button("Refresh", elem_id="source-refresh")
     message = gr.Markdown(elem_id="source-message")
+    note = gr.Markdown(handlers.note, elem_id="source-schedule")
     gr.Markdown(f"Catalogue (add by name): {', '.join(CATALOGUE)}.")
     add.click(handlers.add, [name, url, kind, voice, license], [table, message], api_visibility="private")
     remove.click(handlers.remove, [name], [table, message], api_visibility="private")
     sync.click(handlers.sync, [name], [table, message], api_visibility="private")
+    refresh.click(handlers.refresh, None, [table, note], api_visibility="private")
     return handlers

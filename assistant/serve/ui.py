@@ -26,6 +26,7 @@ from assistant.serve import render
 from assistant.serve.feedback import Verdict, record_feedback
 from assistant.serve.sources_ui import sources_tab
 from assistant.settings import Settings
+from assistant.sources.schedule import Schedule
 from assistant.types import Answer, make_filters
 
 # Questions the bundled corpus answers; shown while the chat is empty.
@@ -227,8 +228,9 @@ def _date_range(assistant: Assistant) -> tuple[str, str] | None:
     return (status.first_date, status.last_date) if status.first_date and status.last_date else None
 
 
-def build_ui(assistant: Assistant) -> gr.Blocks:
-    """The chat as Gradio Blocks, not launched; `serve` mounts it with `page_options`."""
+def build_ui(assistant: Assistant, schedule: Schedule | None = None) -> gr.Blocks:
+    """The chat as Gradio Blocks, not launched; `serve` mounts it with `page_options`. schedule: the server's
+    background syncs, whose state the Sources tab shows."""
     handlers = ChatHandlers(assistant)
     settings = assistant.settings
     dates = _date_range(assistant)
@@ -318,7 +320,7 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
                 with gr.Column(scale=2, min_width=280, elem_id="sources-column"):
                     sources = gr.HTML(render.sources_panel([]), label="Sources", elem_id="sources")
             with gr.Tab("Sources", elem_id="sources-tab"):
-                sources_tab(assistant)
+                sources_tab(assistant, schedule)
 
         ask_inputs = [question, turns, k, date_from, date_to, mode, as_of, voices]
         ask_outputs = [question, chatbot, turns, sources]
@@ -354,8 +356,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
         print(f"No index for {settings.corpus_dir} yet; indexing it first.", file=sys.stderr, flush=True)
         assistant.ingest()
     assistant.retrieve("warm up", k=1)  # load the model now, not on the first question
-    blocks = build_ui(assistant)
-    app = gr.mount_gradio_app(create_app(assistant), blocks, path="/", **page_options(settings))
+    schedule = Schedule(settings, assistant.ingest)
+    blocks = build_ui(assistant, schedule)
+    app = gr.mount_gradio_app(create_app(assistant, schedule), blocks, path="/", **page_options(settings))
     # Gradio checks that a file named in an event's payload was uploaded (and copies nothing else into its
     # cache) only once the app counts as launched, which mounting alone does not do.
     blocks.has_launched = True

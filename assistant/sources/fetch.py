@@ -5,10 +5,13 @@ conditional GET, Retry-After, timeouts, a size cap, checked addresses and an hon
 from __future__ import annotations
 
 import email.utils
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -16,10 +19,14 @@ import httpx
 from assistant.errors import AssistantError, NotConfiguredError
 from assistant.settings import Settings
 from assistant.sources.net import Network, Resolver, allowed_networks, checked_address, system_resolver
+from assistant.sources.registry import atomic_write
 from assistant.sources.robots import ROBOTS_AGENT, Robots
 
 _MAX_REDIRECTS = 5
 _MAX_TRIES = 3  # a 429 or 503 is retried twice after waiting
+# RFC 9309, 2.4: a robots.txt may be cached, for no more than 24 hours; so a sync of an unchanged feed
+# within a day of the last costs one request. Only files read, or missing (4xx), are kept: a failure is not.
+ROBOTS_CACHE_SECONDS = 24 * 3600
 NO_CONTACT = (
     "Set ASSISTANT_SOURCES_CONTACT to an e-mail address or URL where site operators can reach you; "
     "syncs send it in the User-Agent and do not fetch without it."
@@ -105,13 +112,20 @@ class Fetcher:
     """Fetches URLs for one sync; counts its requests (`requests`) and remembers robots.txt per site."""
 
     def __init__(
-        self, policy: FetchPolicy, resolve: Resolver = system_resolver, sleep: Callable[[float], None] = time.sleep
+        self,
+        policy: FetchPolicy,
+        resolve: Resolver = system_resolver,
+        sleep: Callable[[float], None] = time.sleep,
+        robots_file: Path | None = None,
     ) -> None:
+        """robots_file: where robots.txt files read are kept for ROBOTS_CACHE_SECONDS, across syncs and
+        processes; None: each Fetcher reads a site's file again."""
         self.policy = policy
         self.requests = 0
         self._resolve = resolve
         self._sleep = sleep
         self._robots: dict[str, Robots] = {}
+        self._robots_file = robots_file
         self._client = httpx.Client(
             timeout=policy.timeout, follow_redirects=False, headers={"User-Agent": policy.user_agent}, trust_env=False
         )
@@ -151,17 +165,41 @@ class Fetcher:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         if origin not in self._robots:
+            kept = self._kept_robots().get(origin)
+            if kept is not None and 0 <= time.time() - float(kept.get("at", 0)) < ROBOTS_CACHE_SECONDS:
+                text = kept.get("text")
+                self._robots[origin] = Robots(text if isinstance(text, str) else None, allow_all=text is None)
+                return self._robots[origin]
             try:
                 response = self._request(f"{origin}/robots.txt", {}, retry=False)
                 status = response.status
                 if status == 200:
-                    robots = Robots(response.body.decode("utf-8", errors="replace"))
+                    text = response.body.decode("utf-8", errors="replace")
+                    robots = Robots(text)
+                    self._keep_robots(origin, text)
                 else:  # no file (4xx) allows everything; a failing server (5xx) allows nothing, for now
                     robots = Robots(None, allow_all=400 <= status < 500)
+                    if 400 <= status < 500:
+                        self._keep_robots(origin, None)
             except FetchError:  # unreachable: nothing is allowed until a later sync reads the file
                 robots = Robots(None)
             self._robots[origin] = robots
         return self._robots[origin]
+
+    def _kept_robots(self) -> dict[str, Any]:
+        """The robots.txt files kept in robots_file: origin -> {"at": epoch seconds, "text": file or None}."""
+        if self._robots_file is None or not self._robots_file.exists():
+            return {}
+        try:
+            kept = json.loads(self._robots_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # a cache only: a broken one costs a request
+            return {}
+        return {origin: entry for origin, entry in kept.items() if isinstance(entry, dict)}
+
+    def _keep_robots(self, origin: str, text: str | None) -> None:
+        if self._robots_file is not None:
+            kept = {**self._kept_robots(), origin: {"at": time.time(), "text": text}}
+            atomic_write(self._robots_file, json.dumps(kept, ensure_ascii=False).encode())
 
     def _request(self, url: str, headers: dict[str, str], retry: bool = True) -> _Reply:
         parts = urlsplit(url)

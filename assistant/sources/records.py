@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast, get_args
@@ -100,6 +101,21 @@ class SourceState:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def next_sync(source: Source, state: SourceState) -> dt.datetime | None:
+    """When a server's schedule syncs the source next: its last sync plus `every`; None when it never
+    synced (it is due now)."""
+    try:
+        last = dt.datetime.fromisoformat(state.last_sync or "")
+    except ValueError:
+        return None
+    return (last if last.tzinfo else last.replace(tzinfo=dt.UTC)) + dt.timedelta(seconds=every_seconds(source.every))
+
+
+def is_due(source: Source, state: SourceState, now: dt.datetime) -> bool:
+    due = next_sync(source, state)
+    return due is None or due <= now
 
 
 @dataclass

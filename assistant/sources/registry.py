@@ -36,6 +36,11 @@ def source_dir(corpus_dir: Path, name: str) -> Path:
     return corpus_dir / SOURCES_DIR / name
 
 
+def robots_path(corpus_dir: Path) -> Path:
+    """The robots.txt files syncs have read, kept for a day (fetch.py); hidden, so ingest never reads it."""
+    return corpus_dir / SOURCES_DIR / ".robots.json"
+
+
 def load_sources(corpus_dir: Path) -> list[Source]:
     """The sources the corpus follows, in the file's order; a bad file or entry is a UsageError naming it."""
     document = _read(sources_path(corpus_dir))

@@ -13,9 +13,17 @@ from assistant.settings import Settings
 from assistant.sources.catalogue import CATALOGUE
 from assistant.sources.fetch import Fetcher, FetchPolicy
 from assistant.sources.net import Resolver, allowed_networks, checked_address, system_resolver
-from assistant.sources.records import DEFAULT_EVERY, Source, SyncReport, make_source
-from assistant.sources.registry import add_source, find_source, load_sources, load_state, remove_source, source_dir
-from assistant.sources.sync import sync_source
+from assistant.sources.records import DEFAULT_EVERY, Source, SyncReport, make_source, next_sync
+from assistant.sources.registry import (
+    add_source,
+    find_source,
+    load_sources,
+    load_state,
+    remove_source,
+    robots_path,
+    source_dir,
+)
+from assistant.sources.sync import SyncBusy, running, sync_source
 
 
 @dataclass(frozen=True)
@@ -26,19 +34,28 @@ class SourceStatus:
     last_sync: str | None
     last_error: str | None
     documents: int
+    next_sync: str | None  # when a server's schedule syncs it next (its last sync plus `every`); None: due now
+    syncing: dict[str, str] | None  # a sync in progress in any process sharing the corpus: {"since", "by"}
 
     def to_json(self) -> dict[str, Any]:
         return {**self.source.to_json(), **{k: v for k, v in asdict(self).items() if k != "source"}}
 
 
 def source_statuses(corpus_dir: Path) -> list[SourceStatus]:
-    """Every source of the corpus with its last sync, last error and number of stored documents."""
+    """Every source of the corpus with its last sync, last error, stored documents (counted as a sync in
+    progress stores them), next scheduled sync and the sync in progress, if any."""
     statuses = []
     for source in load_sources(corpus_dir):
         state = load_state(corpus_dir, source.name)
         folder = source_dir(corpus_dir, source.name)
         documents = sum(1 for _ in folder.glob("*.md")) if folder.is_dir() else 0
-        statuses.append(SourceStatus(source, state.last_sync, state.last_error, documents))
+        due = next_sync(source, state)
+        syncing = running(corpus_dir, source.name)
+        statuses.append(
+            SourceStatus(
+                source, state.last_sync, state.last_error, documents, due.isoformat() if due else None, syncing
+            )
+        )
     return statuses
 
 
@@ -103,8 +120,14 @@ def sync(
     chosen = [find_source(settings.corpus_dir, name) for name in names] if names else load_sources(settings.corpus_dir)
     if not chosen:
         raise NotConfiguredError("There are no sources to sync; add one with `assistant sources add NAME [URL]`.")
-    fetcher = Fetcher(policy, resolve=resolve)
+    fetcher = Fetcher(policy, resolve=resolve, robots_file=robots_path(settings.corpus_dir))
+    reports = []
     try:
-        return [sync_source(settings.corpus_dir, source, fetcher, since, max_new) for source in chosen]
+        for source in chosen:
+            try:
+                reports.append(sync_source(settings.corpus_dir, source, fetcher, since, max_new))
+            except SyncBusy as exc:  # a server's schedule, or another command, is syncing it: the others go on
+                reports.append(SyncReport(source.name, error=str(exc)))
     finally:
         fetcher.close()
+    return reports

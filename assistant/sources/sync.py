@@ -9,7 +9,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-from collections.abc import Iterator
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from assistant.errors import AssistantError, UsageError
@@ -18,11 +22,13 @@ from assistant.sources.dedup import canonical_url, copy_of, signature
 from assistant.sources.extract import extract_page
 from assistant.sources.feeds import Entry, feed_entries, sitemap_entries
 from assistant.sources.fetch import Fetcher, RetryLater
-from assistant.sources.records import Source, SourceState, SyncReport
-from assistant.sources.registry import load_sources, load_state, save_state, source_dir
+from assistant.sources.records import Source, SourceState, SyncReport, is_due
+from assistant.sources.registry import atomic_write, load_sources, load_state, save_state, source_dir
 from assistant.sources.store import Article, article_path, write_article
 
 _MAX_CHILD_SITEMAPS = 20
+_LOCK_TRIES = 5  # a listing probes the lock for an instant: a sync starting then tries again, 0.1 s apart
+_LOCK_FILE, _RUNNING_FILE = ".lock", ".running.json"
 
 
 class SyncBusy(UsageError):
@@ -33,25 +39,75 @@ def sync_source(
     corpus_dir: Path, source: Source, fetcher: Fetcher, since: dt.date | None = None, max_new: int | None = None
 ) -> SyncReport:
     """Fetch what is new at one source into corpus/sources/<name>/; a failure ends up in report.error."""
+    with _exclusive(corpus_dir, source.name):
+        return _sync_locked(corpus_dir, source, fetcher, since, max_new)
+
+
+def sync_if_due(
+    corpus_dir: Path, source: Source, fetcher: Fetcher, now: dt.datetime, stored: Callable[[], None] | None = None
+) -> SyncReport | None:
+    """Sync a source that is due at `now` (a server's schedule); None when it is not, or another process
+    is syncing it. Whether it is due is decided under the lock, so that of several servers that found it
+    due at once only the first fetches it. stored: called after each document written (and saved in the
+    state), e.g. to ingest what a long sync has brought so far."""
+    try:
+        with _exclusive(corpus_dir, source.name):
+            if not is_due(source, load_state(corpus_dir, source.name), now):
+                return None
+            return _sync_locked(corpus_dir, source, fetcher, stored=stored)
+    except SyncBusy:
+        return None
+
+
+def running(corpus_dir: Path, name: str) -> dict[str, str] | None:
+    """The sync of a source in progress, in any process ({"since", "by"}), or None.
+
+    The record a sync writes is trusted only while its lock is held: the kernel releases the lock of a
+    process that dies, so a killed sync never shows as running, nor keeps others from syncing."""
+    folder = source_dir(corpus_dir, name)
+    record = folder / _RUNNING_FILE
+    if not record.exists():
+        return None
+    try:
+        with (folder / _LOCK_FILE).open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held = json.loads(record.read_text(encoding="utf-8"))
+                return {"since": str(held.get("since", "")), "by": str(held.get("by", ""))}
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except (OSError, ValueError):  # the record went as it was read: the sync has just ended
+        return None
+    return None
+
+
+def _sync_locked(
+    corpus_dir: Path,
+    source: Source,
+    fetcher: Fetcher,
+    since: dt.date | None = None,
+    max_new: int | None = None,
+    stored: Callable[[], None] | None = None,
+) -> SyncReport:
     report = SyncReport(source.name)
     before = fetcher.requests
-    with _exclusive(corpus_dir, source.name):
-        state = load_state(corpus_dir, source.name)
-        try:
-            if source.kind == "mediawiki":
-                _sync_wiki(corpus_dir, source, fetcher, state, report, max_new)
-            elif source.kind == "page":
-                _sync_page(corpus_dir, source, fetcher, state, report)
-            else:
-                entries = _entries(source, fetcher, state, report)
-                _take_entries(corpus_dir, source, fetcher, state, report, entries, since, max_new)
-        except AssistantError as exc:  # the listing failed, or the host asked to come back later
-            report.error = str(exc)
-        finally:
-            state.last_sync = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
-            state.last_error = report.error
-            report.requests = fetcher.requests - before
-            save_state(corpus_dir, source.name, state)
+    state = load_state(corpus_dir, source.name)
+    stored = stored or (lambda: None)
+    try:
+        if source.kind == "mediawiki":
+            _sync_wiki(corpus_dir, source, fetcher, state, report, max_new, stored)
+        elif source.kind == "page":
+            _sync_page(corpus_dir, source, fetcher, state, report)
+        else:
+            entries = _entries(source, fetcher, state, report)
+            _take_entries(corpus_dir, source, fetcher, state, report, entries, since, max_new, stored)
+    except AssistantError as exc:  # the listing failed, or the host asked to come back later
+        report.error = str(exc)
+    finally:
+        state.last_sync = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+        state.last_error = report.error
+        report.requests = fetcher.requests - before
+        save_state(corpus_dir, source.name, state)
     return report
 
 
@@ -82,6 +138,7 @@ def _take_entries(
     entries: list[Entry],
     since: dt.date | None,
     max_new: int | None,
+    stored_one: Callable[[], None],
 ) -> None:
     seen, signatures = _all_seen(corpus_dir, source.name, state)
     for entry in entries:
@@ -121,6 +178,8 @@ def _take_entries(
             state.seen[each] = stored
             seen[each] = stored
         save_state(corpus_dir, source.name, state)
+        if not copy:
+            stored_one()
 
 
 def _sync_page(corpus_dir: Path, source: Source, fetcher: Fetcher, state: SourceState, report: SyncReport) -> None:
@@ -145,7 +204,13 @@ def _sync_page(corpus_dir: Path, source: Source, fetcher: Fetcher, state: Source
 
 
 def _sync_wiki(
-    corpus_dir: Path, source: Source, fetcher: Fetcher, state: SourceState, report: SyncReport, max_new: int | None
+    corpus_dir: Path,
+    source: Source,
+    fetcher: Fetcher,
+    state: SourceState,
+    report: SyncReport,
+    max_new: int | None,
+    stored_one: Callable[[], None],
 ) -> None:
     for title in mediawiki.search_titles(fetcher, source.url):
         if max_new is not None and len(report.added) + len(report.updated) >= max_new:
@@ -165,6 +230,7 @@ def _sync_wiki(
         state.seen[key] = stored
         state.revisions[key] = page.revision
         save_state(corpus_dir, source.name, state)
+        stored_one()
 
 
 def _all_seen(corpus_dir: Path, name: str, state: SourceState) -> tuple[dict[str, str], dict[str, list[int]]]:
@@ -181,17 +247,26 @@ def _all_seen(corpus_dir: Path, name: str, state: SourceState) -> tuple[dict[str
 
 @contextlib.contextmanager
 def _exclusive(corpus_dir: Path, name: str) -> Iterator[None]:
-    """One sync of a source at a time, across processes that share the corpus folder."""
+    """One sync of a source at a time, across processes that share the corpus folder (flock on a file
+    beside its state); while it is held, a record says since when and by which process."""
     folder = source_dir(corpus_dir, name)
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SyncBusy(
-                f"The source '{name}' is being synced by another process; try again when it is done."
-            ) from None
+    with (folder / _LOCK_FILE).open("a") as handle:
+        for attempt in range(_LOCK_TRIES):
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt + 1 == _LOCK_TRIES:
+                    raise SyncBusy(
+                        f"The source '{name}' is being synced by another process; try again when it is done."
+                    ) from None
+                time.sleep(0.1)
+        record = folder / _RUNNING_FILE
+        since = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+        atomic_write(record, json.dumps({"since": since, "by": f"{socket.gethostname()}:{os.getpid()}"}).encode())
         try:
             yield
         finally:
+            record.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
