@@ -17,7 +17,7 @@ import re
 import time
 from pathlib import Path
 
-from assistant.sources.dedup import NEAR_DUPLICATE, signature, similarity
+from assistant.sources.dedup import NEAR_DUPLICATE, signature, similarity, tells_apart
 
 BOILERPLATE_TOP = "Republished with permission. Sign up for our morning briefing to get the day's top stories."
 BOILERPLATE_END = "This article first appeared on the publisher's website. Follow us for more coverage of the region."
@@ -64,21 +64,22 @@ def main() -> None:
     names = list(texts)
     copied = rng.sample(names, min(args.n, len(names)))
 
-    def best_other(sig: list[int], exclude: str | None) -> tuple[str | None, float]:
-        best, score = None, -1.0
-        for other, other_sig in signatures.items():
-            if other != exclude:
-                value = similarity(sig, other_sig)
-                if value > score:
-                    best, score = other, value
-        return best, score
+    def best_other(text: str, exclude: str | None) -> tuple[str | None, float]:
+        """The most similar other article that the sync would take the text for a copy of (among those at
+        0.4 or more, the lowest threshold below, those it tells apart by their names are passed over)."""
+        sig = signature(text)
+        scored = sorted(((similarity(sig, s), o) for o, s in signatures.items() if o != exclude), reverse=True)
+        for score, other in scored:
+            if score < 0.4 or not tells_apart(text, texts[other]):
+                return other, score
+        return None, 0.0
 
     copies = []  # (kind, original, best match, its similarity)
     for index, name in enumerate(copied):
         kind, text = variants(texts[name], rng)[index % 4]
-        match, score = best_other(signature(text), None)
+        match, score = best_other(text, None)
         copies.append((kind, name, match, score))
-    distinct = [best_other(signatures[name], name) for name in names]  # the closest other article of each
+    distinct = [best_other(texts[name], name) for name in names]  # the closest other article of each
 
     print(
         f"{len(texts)} articles of at least {args.min_words} words ({len(twins)} twins left out); "

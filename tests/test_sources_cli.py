@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import cli
-from assistant.sources.dedup import NEAR_DUPLICATE, canonical_url, copy_of, signature, similarity
+from assistant.sources.dedup import NEAR_DUPLICATE, canonical_url, copies_of, signature, similarity, tells_apart
 from tests.site import DATA, LocalSite, Reply
 
 
@@ -138,5 +138,20 @@ def test_a_republished_copy_is_near_a_duplicate_and_another_article_is_not() -> 
     grain = extract_page((DATA / "grain.html").read_bytes(), "http://a.test/grain").text
     assert similarity(signature(talks), signature(copy)) >= NEAR_DUPLICATE
     assert similarity(signature(talks), signature(grain)) < 0.2
-    assert copy_of(signature(copy), {"talks.md": signature(talks), "grain.md": signature(grain)}) == "talks.md"
-    assert copy_of(signature(grain), {"talks.md": signature(talks)}) is None
+    assert copies_of(signature(copy), {"talks.md": signature(talks), "grain.md": signature(grain)}) == ["talks.md"]
+    assert copies_of(signature(grain), {"talks.md": signature(talks)}) == []
+    assert not tells_apart(copy, talks)
+
+
+def test_two_releases_from_one_template_are_two_articles_and_a_copy_with_a_credit_line_is_one() -> None:
+    """Alike enough for copies by their shingles, told apart by what each names that the other does not."""
+    template = (
+        "The President signed the federal law ratifying the Treaty of Friendship, Cooperation and Mutual "
+        "Assistance between the Russian Federation and the {0} People's Republic. The federal law was adopted "
+        "by the State Duma and approved by the Federation Council. The treaty was signed in Moscow on {1}."
+    )
+    donetsk, lugansk = template.format("Donetsk", "February 21"), template.format("Lugansk", "February 22")
+    assert similarity(signature(donetsk), signature(lugansk)) >= NEAR_DUPLICATE
+    assert tells_apart(donetsk, lugansk)
+    credited = "Republished with permission from the Kremlin's website.\n\n" + donetsk
+    assert not tells_apart(credited, donetsk) and not tells_apart(donetsk, donetsk[: len(donetsk) // 2])

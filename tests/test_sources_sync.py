@@ -242,3 +242,38 @@ def test_a_page_source_is_one_document_updated_in_place(site: LocalSite, tmp_pat
     assert len(first.added) == 1 and second.updated == first.added
     [stored] = (corpus / "sources" / "statement").glob("*.md")
     assert "constructive" in stored.read_text()
+
+
+TEMPLATE = (
+    "<!doctype html><html lang='en'><head><title>Law ratifying the treaty with the {0} republic</title></head>"
+    "<body><article><h1>Law ratifying the treaty with the {0} republic</h1>"
+    "<p>The President signed the federal law ratifying the Treaty of Friendship, Cooperation and Mutual "
+    "Assistance between the Republic of Examplia and the {0} republic, signed in the capital on {1}.</p>"
+    "<p>The federal law was adopted by the State Assembly on {1} and approved by the Council of Regions on the "
+    "same day, the press service said, and it enters into force on the day of its official publication.</p>"
+    "<p>Under the treaty the two parties undertake to cooperate in defence, trade, transport and education, "
+    "and to consult each other on matters of common security, the press service added.</p>"
+    "</article></body></html>"
+)
+
+
+def test_two_releases_written_from_one_template_are_both_stored(tmp_path: Path) -> None:
+    """Alike enough to pass for copies by their shingles, but each names a place and a day the other does not."""
+    with LocalSite() as served:
+        entries = "".join(
+            f"<entry><title>Treaty with {name}</title><link href='{served.base}/news/{name}'/>"
+            f"<id>{served.base}/news/{name}</id><updated>2025-02-2{day}T10:00:00Z</updated></entry>"
+            for name, day in (("Nordland", 1), ("Sudland", 2))
+        )
+        feed = f"<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'><title>News</title>{entries}</feed>"
+        served.routes["/robots.txt"] = Reply("User-agent: *\nAllow: /\n")
+        served.routes["/feed.xml"] = Reply(feed, headers={"Content-Type": "application/atom+xml"})
+        served.routes["/news/Nordland"] = Reply(TEMPLATE.format("Nordland", "21 February"))
+        served.routes["/news/Sudland"] = Reply(TEMPLATE.format("Sudland", "22 February"))
+        corpus = tmp_path / "corpus"
+        new_source(corpus, "treaties", f"{served.base}/feed.xml")
+        [report] = sync(settings_for(corpus))
+    assert report.error is None and report.skipped == []
+    assert (len(report.added), report.duplicates) == (2, 0)
+    texts = [path.read_text(encoding="utf-8") for path in (corpus / "sources" / "treaties").glob("*.md")]
+    assert sorted("Nordland" in text for text in texts) == [False, True]

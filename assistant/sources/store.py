@@ -49,3 +49,12 @@ def write_article(corpus_dir: Path, relative: str, source: Source, article: Arti
     }
     front = yaml.safe_dump({k: v for k, v in meta.items() if v}, sort_keys=False, allow_unicode=True, width=1000)
     atomic_write(corpus_dir / relative, f"---\n{front}---\n{article.text.strip()}\n".encode())
+
+
+def article_text(corpus_dir: Path, relative: str) -> str:
+    """The text of a stored article, without its front matter ('' when it is gone)."""
+    try:
+        text = (corpus_dir / relative).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    return text.split("---\n", 2)[2] if text.startswith("---\n") and text.count("---\n") >= 2 else text

@@ -18,13 +18,13 @@ from pathlib import Path
 
 from assistant.errors import AssistantError, UsageError
 from assistant.sources import mediawiki
-from assistant.sources.dedup import canonical_url, copy_of, signature
+from assistant.sources.dedup import canonical_url, copies_of, signature, tells_apart
 from assistant.sources.extract import extract_page
 from assistant.sources.feeds import Entry, feed_entries, sitemap_entries
 from assistant.sources.fetch import Fetcher, RetryLater
 from assistant.sources.records import Source, SourceState, SyncReport, is_due
 from assistant.sources.registry import atomic_write, load_sources, load_state, save_state, source_dir
-from assistant.sources.store import Article, article_path, write_article
+from assistant.sources.store import Article, article_path, article_text, write_article
 
 _MAX_CHILD_SITEMAPS = 20
 _LOCK_TRIES = 5  # a listing probes the lock for an instant: a sync starting then tries again, 0.1 s apart
@@ -163,7 +163,11 @@ def _take_entries(
             continue
         keys = {key, canonical_url(fetched.url)}
         fingerprint = signature(page.text)
-        copy = seen.get(canonical_url(fetched.url)) or copy_of(fingerprint, signatures)
+        copy = seen.get(canonical_url(fetched.url)) or next(
+            (name for name in copies_of(fingerprint, signatures)
+             if not tells_apart(page.text, article_text(corpus_dir, name))),
+            None,
+        )  # fmt: skip
         if copy:
             report.duplicates += 1
             stored = copy
