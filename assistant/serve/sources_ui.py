@@ -19,6 +19,8 @@ COLUMNS = [
     "name", "kind", "url", "licence", "voice", "every", "last sync", "documents", "last error", "next sync",
     "syncing now",
 ]  # fmt: skip
+# Shares of the table's width: a long URL wraps instead of squeezing the short columns into a letter a line.
+_WIDTHS = ["9%", "6%", "18%", "8%", "10%", "6%", "9%", "8%", "10%", "7%", "9%"]
 _log = logging.getLogger(__name__)
 
 Rows = list[list[object]]
@@ -95,7 +97,13 @@ def sources_tab(assistant: Assistant, schedule: Schedule | None = None) -> Sourc
     """The tab's components and events, inside the Blocks being built."""
     handlers = SourcesHandlers(assistant, schedule)
     table = gr.Dataframe(
-        value=handlers.rows, headers=COLUMNS, interactive=False, wrap=True, elem_id="sources-table", label="Sources"
+        value=handlers.rows,
+        headers=COLUMNS,
+        column_widths=_WIDTHS,
+        interactive=False,
+        wrap=True,
+        elem_id="sources-table",
+        label="Sources",
     )
     with gr.Row():
         name = gr.Textbox(label="Name", placeholder=f"e.g. {next(iter(CATALOGUE))}", elem_id="source-name")
