@@ -20,7 +20,7 @@ COLUMNS = [
     "syncing now",
 ]  # fmt: skip
 # Shares of the table's width: a long URL wraps instead of squeezing the short columns into a letter a line.
-_WIDTHS = ["9%", "6%", "18%", "8%", "10%", "6%", "9%", "8%", "10%", "7%", "9%"]
+_WIDTHS: list[str | int] = ["9%", "6%", "18%", "8%", "10%", "6%", "9%", "8%", "10%", "7%", "9%"]
 _log = logging.getLogger(__name__)
 
 Rows = list[list[object]]
