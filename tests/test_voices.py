@@ -119,3 +119,11 @@ def test_a_side_without_a_statement_is_said_to_have_none(voices: Assistant) -> N
     answer = voices.ask("What do both sides say about the blocked grain exports?", as_of=AS_OF)
     assert {c.voice for c in answer.citations} == {"Ukraine: government"}
     assert MISSING_SIDE.format(side="Russia") in answer.text
+
+
+def test_a_named_institution_without_statements_of_its_own_is_a_matter_not_a_side(voices: Assistant) -> None:
+    """NATO is named, but no document states its position: the question asks for the Kremlin's alone, and the
+    answer does not say that "the corpus holds no statement from NATO"."""
+    answer = voices.ask("What did the Kremlin demand about NATO and Crimea?", as_of=AS_OF)
+    assert not answer.abstained and {c.voice for c in answer.citations} == {"Russia: government"}
+    assert "NATO on this" not in answer.text

@@ -74,11 +74,15 @@ def voiced(
         return None
     window = [c for c in ranked if c.score >= ranked[0].score - VOICE_MARGIN]
     named = asked_sides(question, table)
+    # Sides are those with statements of their own in the corpus: "Finland and Sweden joining NATO" names
+    # NATO, which is a matter here, not a side, when no document states NATO's position.
+    held = {side_of(voice) for voice in corpus_voices if voice}
+    speaking = [side for side in named if not held or side in held]
     # Two sides named together ("What do Russia and Ukraine say ...?") ask for both; "What does Russia
     # demand from Ukraine?" asks for the first one's position.
-    both = len(named) >= 2 and _POSITION.search(question) and _TOGETHER.search(question)
+    both = len(speaking) >= 2 and _POSITION.search(question) and _TOGETHER.search(question)
     if _CONTESTED.search(question) or both:
-        sides = named if len(named) >= 2 else _main_sides(tuple(corpus_voices)) or named
+        sides = speaking if len(speaking) >= 2 else _main_sides(tuple(corpus_voices)) or named
         # A side's statement on the matter may score far below the other side's (the sentence model
         # favours the words of the question, which the accusing side tends to use): one that holds a
         # name of the question counts too (a question without names gives every sentence names 1.0).
