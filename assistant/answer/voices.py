@@ -38,7 +38,9 @@ _CONTESTED = re.compile(
     re.I,
 )
 _TOGETHER = re.compile(r"\b(and|or|versus|vs)\b", re.I)
-MISSING_SIDE = "The corpus holds no statement from {side} on this."
+# Said of the passages found, not of the corpus: a side's statement ranked below the k passages may exist
+# (kremlin-ua-2022: the Kremlin's on Bucha); the voice filter searches one side's documents alone.
+MISSING_SIDE = "The passages found hold no statement from {side} on this."
 
 
 def side_of(voice: str | None) -> str | None:
