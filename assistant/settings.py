@@ -22,6 +22,7 @@ CHUNKER_VERSION = 1
 EMBEDDER_VERSION = 2
 
 Precision = Literal["auto", "bf16", "int8", "fp32-onnx", "fp32"]
+ReaderPrecision = Literal["auto", "int8", "bf16", "fp32"]
 # Bump when what the vector store holds per chunk changes (2: undated chunks carry date_int 0, so an
 # as-of cutoff lets them through; 3: documents' voice, publisher and licence, and voice_keys to filter on).
 STORE_VERSION = 3
@@ -114,10 +115,16 @@ class Settings(BaseSettings):
         "(torch under bfloat16 autocast), 'int8' (the quantised ONNX export; questions use it too), 'fp32-onnx' "
         "(the ONNX export), 'fp32' (the model in torch; on the GPU when torch sees one).",
     )
+    reader_precision: ReaderPrecision = Field(
+        default="auto",
+        description="How the trained reader runs: 'auto' (the fastest on this machine of the three below whose "
+        "logits agree with fp32's to a cosine of 0.999, measured once and recorded in model_cache_dir), 'int8' "
+        "(the shipped ONNX graph), 'bf16' (its weights in torch under bfloat16 autocast), 'fp32' (in torch).",
+    )
     model_cache_dir: Path | None = Field(
         default=None,
-        description="Per-user folder for the model's ONNX exports and the measured encoder choice, shared by "
-        "every index folder; unset: the platform's cache folder (~/.cache/conflict-corpus-assistant on Linux).",
+        description="Per-user folder for the model's ONNX exports and the measured encoder and reader choices, "
+        "shared by every index folder; unset: the platform's cache folder (~/.cache/conflict-corpus-assistant on Linux).",
     )
     api_key: str | None = Field(
         default=None,

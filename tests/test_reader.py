@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from assistant.answer.reader import FOLDER, default_reader
+import json
+from pathlib import Path
+
+import numpy as np
+
+from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.reader import FOLDER, READER_PATHS, SAMPLE, Reader, default_reader
+from assistant.index.embed import SentenceEmbeddings
 from assistant.pipeline import Assistant
+from assistant.settings import Settings
 
 QUESTION = "Which university did Lena Marwitz work at from 2004 to 2005?"
 BACKGROUND = "Lena Marwitz (born 1976 in Rostock) is a German physicist known for her work on ultracold atoms."
@@ -43,3 +51,37 @@ def test_a_question_about_a_period_the_page_does_not_cover_is_declined(periods: 
     assert answer.abstained and not answer.citations
     assert answer.time_frame is not None and answer.time_frame.start.year == 2015
     assert answer.nearest  # the closest sentences are still shown, each with what it speaks of
+
+
+def test_the_readers_weights_in_torch_give_the_shipped_graphs_decisions() -> None:
+    # The torch paths rebuild the model from the int8 graph's weights, dequantised; the graph also rounds
+    # its activations to int8, which moves some logits by up to about 1 (OTHER_PERIOD: -0.3 against -1.5).
+    # A weight mapped to the wrong module would leave nothing of the decisions or of the sample's logits.
+    shipped = default_reader()
+    sample = np.concatenate([shipped.scores(question, sentences) for question, sentences in SAMPLE])
+    exact = Reader(precision="fp32")
+    for precision in ("fp32", "bf16"):
+        rebuilt = Reader(precision=precision)
+        assert rebuilt.path == precision
+        answer, background, other = rebuilt.scores(QUESTION, [ANSWER, BACKGROUND, OTHER_PERIOD])
+        assert answer > 0 > background and answer > other
+        logits = np.concatenate([rebuilt.scores(question, sentences) for question, sentences in SAMPLE])
+        assert logits @ sample / np.linalg.norm(logits) / np.linalg.norm(sample) > 0.999
+        assert np.abs(logits - np.concatenate([exact.scores(q, s) for q, s in SAMPLE])).max() < 0.1
+
+
+def test_auto_measures_the_readers_paths_once_and_records_the_choice(tmp_path: Path) -> None:
+    reader = Reader(cache_dir=tmp_path, precision="auto")
+    [record] = (tmp_path / "choices").glob("reader-*.json")
+    measured = json.loads(record.read_text(encoding="utf-8"))
+    assert measured["chosen"] == reader.path in READER_PATHS
+    assert set(measured["measured"]) == set(READER_PATHS)
+    assert all(row["cosine"] >= 0.999 for row in measured["measured"].values())  # all three agree with fp32
+    record.write_text(record.read_text(encoding="utf-8").replace(f'"chosen": "{reader.path}"', '"chosen": "fp32"'))
+    assert Reader(cache_dir=tmp_path, precision="auto").path == "fp32"  # the record is read, not measured again
+
+
+def test_the_reader_precision_setting_is_how_the_answerer_runs_it(tmp_path: Path) -> None:
+    settings = Settings(corpus_dir=tmp_path, model_cache_dir=tmp_path, reader_precision="bf16")
+    answerer = ExtractiveAnswerer.from_settings(settings, SentenceEmbeddings())
+    assert answerer.reader.path == "bf16"

@@ -90,8 +90,9 @@ class ExtractiveAnswerer:
 
     @classmethod
     def from_settings(cls, settings: Settings, embeddings: SentenceEmbeddings) -> ExtractiveAnswerer:
-        """The answerer with the settings' sentence limit and abstention threshold."""
-        answerer = cls(embeddings, settings.max_answer_sentences, settings.abstain_below)
+        """The answerer with the settings' sentence limit, abstention threshold and way of running the reader."""
+        reader = default_reader(settings.model_cache_path(), settings.reader_precision)
+        answerer = cls(embeddings, settings.max_answer_sentences, settings.abstain_below, reader)
         answerer.speakers = speaker_table(settings.corpus_dir)
         return answerer
 
