@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(
         default=None,
         description="Per-user folder for the model's ONNX exports and the measured encoder and reader choices, "
-        "shared by every index folder; unset: the platform's cache folder (~/.cache/conflict-corpus-assistant on Linux).",
+        "shared by every index folder; unset: the platform's cache folder (~/.cache/conflict-corpus-assistant "
+        "on Linux).",
     )
     api_key: str | None = Field(
         default=None,
