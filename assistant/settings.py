@@ -116,10 +116,11 @@ class Settings(BaseSettings):
         "(the ONNX export), 'fp32' (the model in torch; on the GPU when torch sees one).",
     )
     reader_precision: ReaderPrecision = Field(
-        default="auto",
-        description="How the trained reader runs: 'auto' (the fastest on this machine of the three below whose "
-        "logits agree with fp32's to a cosine of 0.999, measured once and recorded in model_cache_dir), 'int8' "
-        "(the shipped ONNX graph), 'bf16' (its weights in torch under bfloat16 autocast), 'fp32' (in torch).",
+        default="int8",
+        description="How the trained reader runs: 'int8' (the shipped ONNX graph, whose logits the answer models "
+        "were fitted on; the default), 'bf16' (its weights in torch under bfloat16 autocast), 'fp32' (in torch), or "
+        "'auto' (the fastest on this machine of the three whose logits agree with fp32's to a cosine of 0.999, "
+        "measured once and recorded in model_cache_dir; torch's paths move some answers, bench/README.md).",
     )
     model_cache_dir: Path | None = Field(
         default=None,

@@ -8,10 +8,12 @@ question's background, and a sentence about another year from one about the year
 
 Its score is a logit: above 0, the reader takes the sentence for an answer.
 
-It runs the way the setting `reader_precision` names: 'int8' (the shipped graph in onnxruntime), 'fp32' or
-'bf16' (the same weights, dequantised into torch, in fp32 or under bfloat16 autocast), or 'auto': the
-fastest of the three on this machine whose logits agree with fp32's, measured once and recorded in the
-per-user model cache, as the encoder's path is (index/fastpath.py).
+It runs the way the setting `reader_precision` names: 'int8' (the shipped graph in onnxruntime; the default,
+as the answer models were fitted on its logits), 'fp32' or 'bf16' (the same weights, dequantised into torch,
+in fp32 or under bfloat16 autocast), or 'auto': the fastest of the three on this machine whose logits agree
+with fp32's, measured once and recorded in the per-user model cache, as the encoder's path is
+(index/fastpath.py). The int8 graph also rounds activations, which moves some logits by up to about 1, so
+the torch paths change a few answers (bench/README.md).
 """
 
 from __future__ import annotations
