@@ -5,6 +5,7 @@ The size limits and the key-before-body check are tested against a real `assista
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -55,6 +56,12 @@ class _Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
     fake = _Clock()
     monkeypatch.setattr(guard.time, "monotonic", fake)
+
+    async def wait(seconds: float) -> None:  # a held request (asyncio's clock is this one too: no real sleep)
+        await asyncio.sleep(0)
+        fake.now += seconds
+
+    monkeypatch.setattr(guard, "_sleep", wait)
     return fake
 
 
@@ -68,47 +75,64 @@ async def test_wrong_api_keys_are_limited_per_client_address(keyed: Assistant, c
             for n in range(guard.SIGN_IN_BURST)
         ]
         assert statuses == [401] * guard.SIGN_IN_BURST
-        blocked = await attacker.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer {KEY}"})
-        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
-        assert blocked.json()["error"]["message"].startswith("Too many failed sign-ins from this address")
-        # another address is not held up, and the right key works there
+        # the next request is held until the address may try again, then its key is checked: the right one gets in
+        started = clock.now
+        late = await attacker.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer {KEY}"})
+        assert late.status_code == 409 and 0 < clock.now - started <= guard.SIGN_IN_REFILL_SECONDS
+        # another address is not held up
+        started = clock.now
         allowed = await other.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer {KEY}"})
-        assert allowed.status_code == 409
-        clock.now += guard.SIGN_IN_REFILL_SECONDS  # one more try is earned
-        assert (
-            await attacker.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer {KEY}"})
-        ).status_code == 409
-        assert (
-            await attacker.post("/v1/retrieve", json=body, headers={"Authorization": "Bearer no"})
-        ).status_code == 401
-        assert (
-            await attacker.post("/v1/retrieve", json=body, headers={"Authorization": "Bearer no"})
-        ).status_code == 429
+        assert allowed.status_code == 409 and clock.now == started
+        # guessing goes on at one key a refill period: the try earned during that wait, then each wrong key
+        # waits its turn before its 401
+        guess = {"Authorization": "Bearer no"}
+        assert (await attacker.post("/v1/retrieve", json=body, headers=guess)).status_code == 401
+        for _ in range(3):
+            started = clock.now
+            wrong = await attacker.post("/v1/retrieve", json=body, headers={"Authorization": "Bearer no"})
+            assert wrong.status_code == 401 and clock.now - started == pytest.approx(guard.SIGN_IN_REFILL_SECONDS)
 
 
 @pytest.mark.asyncio
-async def test_a_locked_out_address_gets_the_same_refusal_for_the_right_key_until_retry_after(
-    keyed: Assistant, clock: _Clock
+async def test_while_a_locked_out_address_has_a_request_held_its_others_get_one_refusal_whatever_their_key(
+    keyed: Assistant, clock: _Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The decision (README, Auth): while an address is locked out its key is not compared, so a guess gets no
-    answer; the right key waits out Retry-After like any other."""
+    """The decision (README, Auth): one request at a time waits out the lockout; a key sent beside it is not
+    compared, so guesses sent in parallel get no answer, and the right key among them is refused alike."""
     app = create_app(keyed)
     body = {"query": "anything"}
     async with _client(app, "203.0.113.9") as client:
         for n in range(guard.SIGN_IN_BURST):
             await client.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer guess{n}"})
-        right = await client.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer {KEY}"})
-        wrong = await client.post("/v1/retrieve", json=body, headers={"Authorization": "Bearer guess-again"})
+
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def wait(seconds: float) -> None:  # the held request waits until the test lets time pass
+            holding.set()
+            await release.wait()
+            clock.now += seconds
+
+        monkeypatch.setattr(guard, "_sleep", wait)
+
+        async def send(key: str) -> httpx.Response:
+            return await client.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer {key}"})
+
+        first = asyncio.create_task(send("guess-held"))
+        await holding.wait()
+        right, wrong = await send(KEY), await send("guess-again")
+        release.set()
+        held = await first
+        assert held.status_code == 401  # checked once its wait was over
         assert (right.status_code, right.headers["retry-after"], right.json()) == (
             wrong.status_code,
             wrong.headers["retry-after"],
             wrong.json(),
         )
         assert right.status_code == 429 and int(right.headers["retry-after"]) <= guard.SIGN_IN_REFILL_SECONDS
-        clock.now += int(right.headers["retry-after"])
-        assert (
-            await client.post("/v1/retrieve", json=body, headers={"Authorization": f"Bearer {KEY}"})
-        ).status_code == 409
+        assert right.json()["error"]["message"].startswith("Too many failed sign-ins from this address")
+        holding.clear()
+        assert (await send(KEY)).status_code == 409  # alone, the right key gets in after its wait
+        assert holding.is_set()
 
 
 @pytest.mark.asyncio
@@ -118,11 +142,13 @@ async def test_wrong_passwords_at_the_web_chat_sign_in_are_limited(keyed: Assist
         for n in range(guard.SIGN_IN_BURST):
             wrong = await attacker.post("/login", data={"username": "me", "password": f"guess{n}"})
             assert wrong.status_code == 400, wrong.text  # Gradio's "Incorrect credentials."
-        blocked = await attacker.post("/login", data={"username": "me", "password": KEY})
-        assert blocked.status_code == 429
-        clock.now += guard.SIGN_IN_REFILL_SECONDS
+        started = clock.now
+        wrong = await attacker.post("/login", data={"username": "me", "password": "guess-again"})
+        assert wrong.status_code == 400 and clock.now - started == pytest.approx(guard.SIGN_IN_REFILL_SECONDS)
+        started = clock.now
         signed_in = await attacker.post("/login", data={"username": "me", "password": KEY})
         assert signed_in.status_code in (200, 302, 307), signed_in.text
+        assert 0 < clock.now - started <= guard.SIGN_IN_REFILL_SECONDS  # held until its turn, then let in
 
 
 def test_the_limiter_remembers_a_bounded_number_of_addresses(clock: _Clock) -> None:

@@ -2,12 +2,16 @@
 
 It checks the API key before a byte of the body is read, caps the body while it streams (by its
 Content-Length, and by counting when it is chunked), slows down guessing of the key (bearer or the web
-chat's sign-in) with a token bucket per client address, and turns an unexpected failure into a JSON 500
-that leaves the connection usable (an exception that reaches the server makes it drop the connection).
+chat's sign-in) with a token bucket per client address (an address that has used its bucket up has one
+request at a time held until it may try again, then checked: the right key gets in a few seconds late, and
+every other request meanwhile is refused unread, so guesses stay one per refill period), and turns an
+unexpected failure into a JSON 500 that leaves the connection usable (an exception that reaches the server
+makes it drop the connection).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -34,6 +38,7 @@ MISSING_KEY = "This server requires an API key: send the header `Authorization: 
 WRONG_KEY = "The API key is wrong: send the key the server was started with (ASSISTANT_API_KEY)."
 
 _log = logging.getLogger(__name__)
+_sleep = asyncio.sleep  # how a held request waits (tests let time pass instead)
 
 
 def error_body(kind: str, message: str) -> dict[str, Any]:
@@ -95,6 +100,7 @@ class Guard:
         self.upload_message = f"The upload is larger than the limit of {_megabytes(upload_bytes)}; send a smaller file."
         self.body_message = f"The request body is larger than the limit of {_megabytes(MAX_BODY_BYTES)}; send less."
         self.limiter = SignInLimiter()
+        self._held: set[str] = set()  # locked-out addresses with a request waiting out the lockout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,11 +112,18 @@ class Guard:
         needs_key = bool(self.api_key) and (path == "/v1" or path.startswith("/v1/"))
         signs_in = bool(self.api_key) and scope["method"] == "POST" and path in LOGIN_PATHS
         if needs_key or signs_in:
-            wait = math.ceil(self.limiter.wait(client))
-            if wait:
-                message = f"Too many failed sign-ins from this address; try again in {wait} s."
-                await _reply(send, 429, error_body("TooManyFailedSignIns", message), {"retry-after": str(wait)})
+            wait = self.limiter.wait(client)
+            if wait and client in self._held:
+                retry = math.ceil(wait)
+                message = f"Too many failed sign-ins from this address; try again in {retry} s."
+                await _reply(send, 429, error_body("TooManyFailedSignIns", message), {"retry-after": str(retry)})
                 return
+            if wait:  # held, then checked as any: its key is compared only once the address may try again
+                self._held.add(client)
+                try:
+                    await _sleep(wait)
+                finally:
+                    self._held.discard(client)
         if needs_key:
             problem = self._key_problem(headers.get("authorization", ""))
             if problem == WRONG_KEY:  # a missing key is no guess
