@@ -102,14 +102,10 @@ def _scores(run: Run, tokenizer: Any, question: str, sentences: Sequence[str]) -
 
 
 def _onnx_run(graph: Path) -> Run:
-    """The shipped int8 graph in onnxruntime."""
-    import onnxruntime
+    """The shipped int8 graph in onnxruntime, with the session options of every model here."""
+    from assistant.index.embed_onnx import session as onnx_session
 
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.enable_mem_pattern = False
-    session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(graph)
 
     def run(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
         return np.asarray(session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0])
@@ -167,9 +163,14 @@ def _torch_weights(graph: Path) -> dict[str, Any]:
     return {name: torch.from_numpy(np.array(value, dtype=np.float32)) for name, value in state.items()}
 
 
-@functools.cache
 def default_reader(cache_dir: Path | None = None, precision: ReaderPrecision = "int8") -> Reader:
-    """The reader shipped with the package, loaded once per process (and per way of running it)."""
+    """The reader shipped with the package, loaded once per process and way of running it (the cache folder
+    counts only for 'auto': every assistant of a process running int8 shares one session)."""
+    return _loaded(cache_dir if precision == "auto" else None, precision)
+
+
+@functools.cache
+def _loaded(cache_dir: Path | None, precision: ReaderPrecision) -> Reader:
     return Reader(cache_dir=cache_dir, precision=precision)
 
 
